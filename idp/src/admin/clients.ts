@@ -1,0 +1,142 @@
+import { randomBytes } from 'node:crypto';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { AdapterPayload } from 'oidc-provider';
+import { HttpError, invalidClientMetadata, notFound } from '../errors.ts';
+import { SCOPES } from '../provider.ts';
+import type { Store } from '../store/sqlite.ts';
+import { readJsonObject } from './body.ts';
+
+const GRANT_TYPES = new Set(['client_credentials', 'authorization_code', 'refresh_token']);
+const OFFERED_SCOPES = new Set<string>(SCOPES);
+const FIELDS = new Set(['name', 'redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'scopes']);
+const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,99}$/;
+
+export type ClientView = {
+  client_id: string;
+  name: string;
+  redirect_uris: string[];
+  post_logout_redirect_uris: string[];
+  grant_types: string[];
+  scopes: string[];
+  token_endpoint_auth_method: string;
+  client_id_issued_at: number;
+};
+
+const newSecret = () => randomBytes(32).toString('base64url');
+
+/** The admin view of stored metadata: never the secret. */
+export function view(metadata: AdapterPayload): ClientView {
+  return {
+    client_id: metadata.client_id as string,
+    name: (metadata.client_name as string) ?? (metadata.client_id as string),
+    redirect_uris: (metadata.redirect_uris as string[]) ?? [],
+    post_logout_redirect_uris: (metadata.post_logout_redirect_uris as string[]) ?? [],
+    grant_types: (metadata.grant_types as string[]) ?? [],
+    scopes: typeof metadata.scope === 'string' ? metadata.scope.split(' ') : [],
+    token_endpoint_auth_method: (metadata.token_endpoint_auth_method as string) ?? 'client_secret_basic',
+    client_id_issued_at: metadata.client_id_issued_at as number,
+  };
+}
+
+function stringArray(body: Record<string, unknown>, field: string): string[] {
+  const value = body[field] ?? [];
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
+    throw invalidClientMetadata(`${field} must be an array of strings`);
+  }
+  return [...new Set(value as string[])];
+}
+
+/** Turns the design's registration body into oidc-provider client metadata, or a 400 that says why. */
+export function toMetadata(body: Record<string, unknown>, now: number): AdapterPayload {
+  for (const key of Object.keys(body)) {
+    if (!FIELDS.has(key)) throw invalidClientMetadata(`unknown field "${key}"; allowed: ${[...FIELDS].join(', ')}`);
+  }
+  const { name } = body;
+  if (typeof name !== 'string' || !CLIENT_ID.test(name)) {
+    throw invalidClientMetadata('name must be 1-100 characters of A-Z a-z 0-9 . _ ~ - (it becomes the client_id)');
+  }
+  const grantTypes = body.grant_types === undefined ? ['client_credentials'] : stringArray(body, 'grant_types');
+  if (grantTypes.length === 0) throw invalidClientMetadata('grant_types must not be empty');
+  for (const grant of grantTypes) {
+    if (!GRANT_TYPES.has(grant)) throw invalidClientMetadata(`unsupported grant type "${grant}"; allowed: ${[...GRANT_TYPES].join(', ')}`);
+  }
+  const scopes = stringArray(body, 'scopes');
+  for (const scope of scopes) {
+    if (!OFFERED_SCOPES.has(scope)) throw invalidClientMetadata(`scope "${scope}" is not offered by this IDP; offered: ${SCOPES.join(' ')}`);
+  }
+  const redirectUris = stringArray(body, 'redirect_uris');
+  return {
+    client_id: name,
+    client_name: name,
+    client_id_issued_at: now,
+    grant_types: grantTypes,
+    response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
+    redirect_uris: redirectUris,
+    post_logout_redirect_uris: stringArray(body, 'post_logout_redirect_uris'),
+    // oidc-provider lets a client with no `scope` metadata ask for every scope: a client registered
+    // with none may ask for `openid` only, which grants no API permission.
+    scope: scopes.length ? scopes.join(' ') : 'openid',
+    token_endpoint_auth_method: 'client_secret_basic',
+  };
+}
+
+/** `POST /clients`, `GET /clients`, `GET|DELETE /clients/:id`, `POST /clients/:id/secret`. */
+export function clientRoutes(provider: Provider, store: Store, now = () => Math.floor(Date.now() / 1000)) {
+  const stored = store.adapter('Client');
+  // oidc-provider's own schema checks (redirect URI syntax, grant/response type coherence).
+  async function validate(metadata: AdapterPayload): Promise<void> {
+    try {
+      await provider.Client.validate(metadata as never);
+    } catch (err) {
+      const e = err as { error?: string; error_description?: string };
+      if (e.error === 'invalid_client_metadata' || e.error === 'invalid_redirect_uri') {
+        throw invalidClientMetadata(e.error_description ?? 'invalid client metadata');
+      }
+      throw err;
+    }
+  }
+
+  async function find(clientId: string): Promise<AdapterPayload> {
+    const metadata = CLIENT_ID.test(clientId) ? await stored.find(clientId) : undefined;
+    if (!metadata) throw notFound(`no client "${clientId}"`);
+    return metadata;
+  }
+
+  return {
+    async create(ctx: Context) {
+      const metadata = toMetadata(await readJsonObject(ctx), now());
+      const secret = newSecret();
+      const client = { ...metadata, client_secret: secret };
+      await validate(client);
+      if (!store.createClient(metadata.client_id as string, client)) {
+        throw new HttpError(409, 'invalid_client_metadata', `a client named "${metadata.client_id}" already exists`);
+      }
+      ctx.status = 201;
+      ctx.set('Location', `${ctx.path}/${encodeURIComponent(metadata.client_id as string)}`);
+      ctx.body = { ...view(client), client_secret: secret };
+    },
+    list(ctx: Context) {
+      ctx.body = { clients: store.listClients().map(view) };
+    },
+    async get(ctx: Context, clientId: string) {
+      ctx.body = view(await find(clientId));
+    },
+    async remove(ctx: Context, clientId: string) {
+      if (!CLIENT_ID.test(clientId) || !store.deleteClient(clientId)) throw notFound(`no client "${clientId}"`);
+      ctx.status = 204;
+    },
+    async rotateSecret(ctx: Context, clientId: string) {
+      const metadata = await find(clientId);
+      const secret = newSecret();
+      const rotated = { ...metadata, client_secret: secret };
+      await stored.upsert(clientId, rotated);
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { ...view(rotated), client_secret: secret };
+    },
+  };
+}
+
+export function methodNotAllowed(allowed: string): never {
+  throw new HttpError(405, 'invalid_request', `method not allowed; allowed: ${allowed}`, { Allow: allowed });
+}

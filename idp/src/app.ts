@@ -1,0 +1,64 @@
+import Koa from 'koa';
+import mount from 'koa-mount';
+import type Provider from 'oidc-provider';
+import type { Logger } from 'pino';
+import { pathOnly } from '../../lib/log.ts';
+import { adminApi } from './admin/router.ts';
+import type { IdpConfig } from './config.ts';
+import { jsonErrors, notFound } from './errors.ts';
+import type { Secrets } from './keys.ts';
+import { createProvider } from './provider.ts';
+import type { Store } from './store/sqlite.ts';
+
+export type Idp = { app: Koa; provider: Provider };
+
+export function createApp(config: IdpConfig, secrets: Secrets, store: Store, log: Logger): Idp {
+  const provider = createProvider(config, secrets, store);
+  const issuer = new URL(config.issuer);
+  const mountPath = issuer.pathname === '/' ? '/' : issuer.pathname;
+
+  const app = new Koa({ proxy: true });
+  // Under koa-mount oidc-provider signs cookies with the parent app's keys: they must be the same.
+  app.keys = secrets.cookieKeys;
+
+  app.use(async (ctx, next) => {
+    const started = performance.now();
+    try {
+      await next();
+    } finally {
+      const status = ctx.status;
+      log[status >= 500 ? 'error' : 'info']({ method: ctx.method, path: pathOnly(ctx.originalUrl), status, ms: +(performance.now() - started).toFixed(1) }, 'request');
+    }
+  });
+
+  // Every URL the IDP prints (discovery, redirects, cookies' scope) uses the issuer's public origin,
+  // whichever name a caller used to reach it: browsers use localhost, containers idp.internal.
+  app.use((ctx, next) => {
+    delete ctx.request.header['x-forwarded-host'];
+    ctx.request.header.host = issuer.host;
+    ctx.request.header['x-forwarded-proto'] = issuer.protocol.slice(0, -1);
+    return next();
+  });
+
+  app.use(jsonErrors((err, ctx) => log.error({ err, path: ctx.path }, 'unexpected error')));
+
+  app.use(async (ctx, next) => {
+    if (ctx.path === '/healthz') {
+      ctx.body = { status: 'ok' };
+      return;
+    }
+    // RFC 8414 §3: the metadata of an issuer with a path lives at /.well-known/oauth-authorization-server{path}.
+    if (ctx.path === `/.well-known/oauth-authorization-server${mountPath === '/' ? '' : mountPath}`) {
+      ctx.path = `${mountPath === '/' ? '' : mountPath}/.well-known/openid-configuration`;
+    }
+    return next();
+  });
+
+  app.use(adminApi(provider, store, secrets.adminToken));
+  app.use(mount(mountPath, provider));
+  app.use((ctx) => {
+    if (ctx.status === 404 && ctx.body === undefined) throw notFound(`no route ${ctx.method} ${ctx.path}`);
+  });
+
+  return { app, provider };
+}

@@ -1,0 +1,35 @@
+import { resolve } from 'node:path';
+import { Env } from '../../lib/env.ts';
+
+export type IdpConfig = Readonly<{
+  port: number;
+  host: string | undefined;
+  /** The one issuer every token carries; also the public origin the IDP answers with. */
+  issuer: string;
+  dataDir: string;
+  /** Admin API bearer token; generated into the data dir when unset. */
+  adminToken: string | undefined;
+  /** Client ids that may introspect any client's tokens; every other client only its own. */
+  introspectors: readonly string[];
+  accessTokenTtl: number;
+  clientCredentialsTtl: number;
+  refreshTokenTtl: number;
+}>;
+
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): IdpConfig {
+  const env = new Env(source);
+  const port = env.port('PORT', 4000);
+  const issuer = env.url('IDP_ISSUER', `http://localhost:${port}/oauth`).href.replace(/\/$/, '');
+  if (new URL(issuer).search || new URL(issuer).hash) throw new TypeError('IDP_ISSUER must not have a query or fragment');
+  return Object.freeze({
+    port,
+    host: env.optional('HOST'),
+    issuer,
+    dataDir: resolve(env.string('IDP_DATA_DIR', './.data/idp')),
+    adminToken: env.secret('IDP_ADMIN_TOKEN'),
+    introspectors: Object.freeze(env.string('IDP_INTROSPECTORS', 'service-introspector').split(',').map((s) => s.trim()).filter(Boolean)),
+    accessTokenTtl: env.integer('ACCESS_TOKEN_TTL', 3600, { min: 1 }),
+    clientCredentialsTtl: env.integer('CLIENT_CREDENTIALS_TTL', 600, { min: 1 }),
+    refreshTokenTtl: env.integer('REFRESH_TOKEN_TTL', 14 * 24 * 3600, { min: 1 }),
+  });
+}

@@ -1,0 +1,53 @@
+import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { IdpConfig } from './config.ts';
+import type { Secrets } from './keys.ts';
+import type { Store } from './store/sqlite.ts';
+
+/** Scopes this IDP offers. `service.api` is the Service API's permission, for machines and users alike. */
+export const SCOPES = ['openid', 'offline_access', 'profile', 'email', 'service.api'] as const;
+
+export function createProvider(config: IdpConfig, secrets: Secrets, store: Store): Provider {
+  const introspectors = new Set(config.introspectors);
+
+  const configuration: Configuration = {
+    adapter: store.adapter,
+    jwks: secrets.jwks as Configuration['jwks'],
+    cookies: { keys: secrets.cookieKeys },
+    scopes: [...SCOPES],
+    claims: { openid: ['sub'], profile: ['name', 'preferred_username'], email: ['email', 'email_verified'] },
+    routes: { introspection: '/introspect', revocation: '/revoke', jwks: '/jwks.json' },
+    pkce: { required: () => true },
+    clientDefaults: { grant_types: ['client_credentials'], response_types: [], token_endpoint_auth_method: 'client_secret_basic' },
+    ttl: {
+      AccessToken: config.accessTokenTtl,
+      ClientCredentials: config.clientCredentialsTtl,
+      RefreshToken: config.refreshTokenTtl,
+      AuthorizationCode: 60,
+      Grant: config.refreshTokenTtl,
+      IdToken: 3600,
+      Interaction: 3600,
+      Session: 14 * 24 * 3600,
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      revocation: { enabled: true },
+      introspection: {
+        enabled: true,
+        // RFC 7662 §4: only authorized callers learn about a token. The allow-listed resource servers may
+        // introspect any token; every other confidential client only its own. A token whose client was
+        // deleted is inactive (oidc-provider itself would answer 500 reading the missing client).
+        async allowedPolicy(ctx: KoaContextWithOIDC, caller, token) {
+          if (caller.clientAuthMethod === 'none') return false;
+          if (token.clientId !== caller.clientId && !introspectors.has(caller.clientId)) return false;
+          return token.clientId === caller.clientId || (await ctx.oidc.provider.Client.find(token.clientId!)) !== undefined;
+        },
+      },
+    },
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  // URLs are built from the issuer, never from whatever Host a caller sent (see app.ts).
+  provider.proxy = true;
+  return provider;
+}
