@@ -1,0 +1,37 @@
+import express, { type Express } from 'express';
+import type { Logger } from 'pino';
+import { createLogger } from '../../lib/log.ts';
+import type { Config } from './config.ts';
+import { errorHandler, notFound } from './middleware/errorHandler.ts';
+import { requestLog } from './middleware/requestLog.ts';
+import { healthRouter } from './routes/health.ts';
+import { serviceRouter } from './routes/service.ts';
+import { createServiceTokenClient, type ServiceTokenClient } from './security/serviceToken.ts';
+import { createServiceApi } from './serviceApi.ts';
+
+export interface AppDeps {
+  /** Defaults to a new client built from `config.serviceToken` (main.ts passes the shared one). */
+  serviceToken?: ServiceTokenClient;
+  log?: Logger;
+}
+
+/** Builds the app; never listens (main.ts does, tests listen on port 0). */
+export function createApp(config: Config, deps: AppDeps = {}): Express {
+  const log = deps.log ?? createLogger('solutrix-api');
+  const serviceToken = deps.serviceToken ?? createServiceTokenClient(config.serviceToken);
+  const serviceApi = createServiceApi({
+    baseUrl: config.serviceApiUrl,
+    tokens: serviceToken,
+    timeoutMs: config.serviceApiTimeoutMs,
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(requestLog(log));
+  app.use(healthRouter());
+  app.use(serviceRouter(serviceApi));
+  // The end-user web login (BFF: /, /login, /callback, session) mounts its routers here.
+  app.use(notFound);
+  app.use(errorHandler(log));
+  return app;
+}

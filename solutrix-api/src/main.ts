@@ -1,0 +1,23 @@
+import { createServer } from 'node:http';
+import { createLogger } from '../../lib/log.ts';
+import { exitOnSignal, listen } from '../../lib/server.ts';
+import { createApp } from './app.ts';
+import { getConfig } from './config.ts';
+import { sharedServiceTokenClient } from './security/serviceToken.ts';
+
+const log = createLogger('solutrix-api');
+
+let config;
+try {
+  config = getConfig();
+} catch (err) {
+  // Configuration errors name the variable; a stack trace would only hide that.
+  log.fatal({ reason: (err as Error).message }, 'invalid configuration');
+  process.exit(1);
+}
+
+const app = createApp(config, { serviceToken: sharedServiceTokenClient(), log });
+const server = createServer(app);
+const port = await listen(server, config.port);
+log.info({ port, serviceApiUrl: config.serviceApiUrl, issuer: config.serviceToken.issuer }, 'solutrix-api listening');
+exitOnSignal(server, log);

@@ -1,0 +1,87 @@
+import { DEFAULT_RETRY_AFTER_S, TemporarilyUnavailable, UpstreamError } from './errors.ts';
+import type { ServiceTokenClient } from './security/serviceToken.ts';
+
+export interface ServiceApiOptions {
+  /** e.g. `http://localhost:4001`, without a trailing slash. */
+  baseUrl: string;
+  tokens: Pick<ServiceTokenClient, 'getToken' | 'invalidate'>;
+  timeoutMs: number;
+}
+
+export interface ServiceApi {
+  /**
+   * GET `${baseUrl}${path}` with Solutrix-API's service token and return the parsed JSON body of a
+   * 2xx answer. On a 401 the token is invalidated and the call retried once with a new one.
+   * Throws TemporarilyUnavailable (Service API down, timed out or 503), UpstreamError (any other
+   * answer) or ServiceTokenError (no token).
+   */
+  callServiceApi(path: string): Promise<unknown>;
+}
+
+export function createServiceApi({ baseUrl, tokens, timeoutMs }: ServiceApiOptions): ServiceApi {
+  async function get(path: string, token: string): Promise<Response> {
+    try {
+      return await fetch(`${baseUrl}${path}`, {
+        headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+        redirect: 'manual',
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      const timedOut = err instanceof DOMException && err.name === 'TimeoutError';
+      throw new TemporarilyUnavailable(timedOut ? 'the Service API timed out' : 'the Service API is unreachable');
+    }
+  }
+
+  return {
+    async callServiceApi(path: string): Promise<unknown> {
+      let token = await tokens.getToken();
+      let response = await get(path, token);
+      if (response.status === 401) {
+        await response.body?.cancel();
+        tokens.invalidate(token);
+        token = await tokens.getToken();
+        response = await get(path, token);
+      }
+
+      if (response.ok) {
+        try {
+          return await response.json();
+        } catch (err) {
+          if (err instanceof DOMException && err.name === 'TimeoutError') {
+            throw new TemporarilyUnavailable('the Service API timed out');
+          }
+          throw new UpstreamError('the Service API answered with invalid JSON', response.status);
+        }
+      }
+
+      const upstreamError = await errorCode(response);
+      if (response.status === 503) {
+        const retryAfter = response.headers.get('retry-after');
+        throw new TemporarilyUnavailable(
+          'the Service API is unavailable',
+          retryAfter !== null && isRetryAfter(retryAfter) ? retryAfter : String(DEFAULT_RETRY_AFTER_S),
+        );
+      }
+      throw new UpstreamError(
+        `the Service API answered ${response.status}${upstreamError === undefined ? '' : ` ${upstreamError}`}`,
+        response.status,
+      );
+    },
+  };
+}
+
+/** The OAuth `error` code of an error answer, if it is one; the body is consumed either way. */
+async function errorCode(response: Response): Promise<string | undefined> {
+  try {
+    const body: unknown = await response.json();
+    const error = (body as { error?: unknown } | null)?.error;
+    return typeof error === 'string' && /^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}$/.test(error) ? error : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** delta-seconds or an HTTP-date (RFC 9110 §10.2.3); anything else is not passed on. */
+function isRetryAfter(value: string): boolean {
+  return /^\d{1,9}$/.test(value) || (/^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(value) && !Number.isNaN(Date.parse(value)));
+}
