@@ -15,11 +15,15 @@ export type ClientSpec = {
   scopes: string[];
 };
 
+export type DemoUser = { username: string; password: string; name: string; email: string };
+
 export type SeedOptions = {
   idpBase: string;
   adminToken: string;
   credentialsDir: string;
   solutrixUrl: string;
+  /** Demo users; their passwords are for local development only. */
+  users: DemoUser[];
   log?: (line: string) => void;
 };
 
@@ -27,6 +31,13 @@ export function stackClients(solutrixUrl: string): ClientSpec[] {
   return [
     { name: 'service-introspector', redirect_uris: [], grant_types: ['client_credentials'], scopes: [] },
     { name: 'solutrix-api', redirect_uris: [], grant_types: ['client_credentials'], scopes: ['service.api'] },
+    {
+      name: 'solutrix-web',
+      redirect_uris: [`${solutrixUrl}/callback`],
+      post_logout_redirect_uris: [`${solutrixUrl}/`],
+      grant_types: ['authorization_code', 'refresh_token'],
+      scopes: ['openid', 'profile', 'email', 'offline_access', 'service.api'],
+    },
   ];
 }
 
@@ -113,6 +124,11 @@ export async function seed(options: SeedOptions): Promise<Record<string, Outcome
     outcomes[spec.name] = outcome;
     log(`seed: client ${spec.name.padEnd(22)} ${outcome.padEnd(14)} secret in ${secretFile(options.credentialsDir, spec.name)}`);
   }
+  for (const user of options.users) {
+    const created = await admin('POST', '/users', user);
+    if (created.status !== 201 && created.status !== 409) fail(`creating user ${user.username}`, created);
+    log(`seed: user   ${user.username.padEnd(22)} ${created.status === 201 ? 'created' : 'unchanged'}`);
+  }
   return outcomes;
 }
 
@@ -136,6 +152,10 @@ export function seedOptionsFromEnv(source: NodeJS.ProcessEnv = process.env): See
     adminToken,
     credentialsDir: resolve(env.string('SEED_CREDENTIALS_DIR', './.data/credentials')),
     solutrixUrl: env.url('SOLUTRIX_PUBLIC_URL', `http://localhost:${env.port('SOLUTRIX_PORT', 3000)}`).origin,
+    users: [
+      { username: 'alice', password: env.string('SEED_ALICE_PASSWORD', 'alice-local-only'), name: 'Alice Example', email: 'alice@example.test' },
+      { username: 'bob', password: env.string('SEED_BOB_PASSWORD', 'bob-local-only'), name: 'Bob Example', email: 'bob@example.test' },
+    ],
   };
 }
 

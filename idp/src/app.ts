@@ -7,6 +7,7 @@ import { adminApi } from './admin/router.ts';
 import type { IdpConfig } from './config.ts';
 import { jsonErrors, notFound } from './errors.ts';
 import type { Secrets } from './keys.ts';
+import { interactionRoutes } from './interactions/routes.ts';
 import { createProvider } from './provider.ts';
 import type { Store } from './store/sqlite.ts';
 
@@ -55,6 +56,7 @@ export function createApp(config: IdpConfig, secrets: Secrets, store: Store, log
   });
 
   app.use(adminApi(provider, store, secrets.adminToken));
+  app.use(interactionRoutes(provider, store, { issuerOrigin: issuer.origin, firstParty: new Set(config.firstPartyClients) }));
   app.use(mount(mountPath, provider));
   app.use((ctx) => {
     if (ctx.status === 404 && ctx.body === undefined) throw notFound(`no route ${ctx.method} ${ctx.path}`);

@@ -11,6 +11,8 @@ export type IdpConfig = Readonly<{
   adminToken: string | undefined;
   /** Client ids that may introspect any client's tokens; every other client only its own. */
   introspectors: readonly string[];
+  /** Clients whose users are not asked for consent (our own web app). */
+  firstPartyClients: readonly string[];
   accessTokenTtl: number;
   clientCredentialsTtl: number;
   refreshTokenTtl: number;
@@ -28,6 +30,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IdpConfig {
     dataDir: resolve(env.string('IDP_DATA_DIR', './.data/idp')),
     adminToken: env.secret('IDP_ADMIN_TOKEN'),
     introspectors: Object.freeze(env.string('IDP_INTROSPECTORS', 'service-introspector').split(',').map((s) => s.trim()).filter(Boolean)),
+    firstPartyClients: Object.freeze(env.string('IDP_FIRST_PARTY_CLIENTS', 'solutrix-web').split(',').map((s) => s.trim()).filter(Boolean)),
     accessTokenTtl: env.integer('ACCESS_TOKEN_TTL', 3600, { min: 1 }),
     clientCredentialsTtl: env.integer('CLIENT_CREDENTIALS_TTL', 600, { min: 1 }),
     refreshTokenTtl: env.integer('REFRESH_TOKEN_TTL', 14 * 24 * 3600, { min: 1 }),

@@ -1,6 +1,7 @@
 import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { IdpConfig } from './config.ts';
 import type { Secrets } from './keys.ts';
+import { errorView, loggedOutView, logoutView, renderPage } from './interactions/views.ts';
 import type { Store } from './store/sqlite.ts';
 
 /** Scopes this IDP offers. `service.api` is the Service API's permission, for machines and users alike. */
@@ -17,6 +18,25 @@ export function createProvider(config: IdpConfig, secrets: Secrets, store: Store
     claims: { openid: ['sub'], profile: ['name', 'preferred_username'], email: ['email', 'email_verified'] },
     routes: { introspection: '/introspect', revocation: '/revoke', jwks: '/jwks.json' },
     pkce: { required: () => true },
+    async findAccount(_ctx, sub) {
+      const account = store.accounts.findBySub(sub);
+      if (!account) return undefined;
+      return {
+        accountId: account.sub,
+        async claims() {
+          return {
+            sub: account.sub,
+            preferred_username: account.username,
+            ...(account.name ? { name: account.name } : {}),
+            ...(account.email ? { email: account.email, email_verified: false } : {}),
+          };
+        },
+      };
+    },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    async renderError(ctx, out) {
+      renderPage(ctx, 'Error', errorView(out.error, out.error_description), ctx.status >= 400 ? ctx.status : 400);
+    },
     clientDefaults: { grant_types: ['client_credentials'], response_types: [], token_endpoint_auth_method: 'client_secret_basic' },
     ttl: {
       AccessToken: config.accessTokenTtl,
@@ -32,6 +52,15 @@ export function createProvider(config: IdpConfig, secrets: Secrets, store: Store
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       revocation: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          renderPage(ctx, 'Sign out', logoutView(form, ctx.host));
+        },
+        async postLogoutSuccessSource(ctx) {
+          renderPage(ctx, 'Signed out', loggedOutView());
+        },
+      },
       introspection: {
         enabled: true,
         // RFC 7662 §4: only authorized callers learn about a token. The allow-listed resource servers may

@@ -5,7 +5,7 @@ import type { AdapterPayload } from 'oidc-provider';
 import { HttpError, invalidClientMetadata, notFound } from '../errors.ts';
 import { SCOPES } from '../provider.ts';
 import type { Store } from '../store/sqlite.ts';
-import { readJsonObject } from './body.ts';
+import { readJsonObject } from '../body.ts';
 
 const GRANT_TYPES = new Set(['client_credentials', 'authorization_code', 'refresh_token']);
 const OFFERED_SCOPES = new Set<string>(SCOPES);

@@ -5,6 +5,7 @@ import { notFound } from '../errors.ts';
 import type { Store } from '../store/sqlite.ts';
 import { requireAdminToken } from './auth.ts';
 import { clientRoutes, methodNotAllowed } from './clients.ts';
+import { userRoutes } from './users.ts';
 
 export const ADMIN_PREFIX = '/api/global/admin';
 const openapi = readFileSync(new URL('./openapi.json', import.meta.url), 'utf8');
@@ -13,6 +14,7 @@ const openapi = readFileSync(new URL('./openapi.json', import.meta.url), 'utf8')
 export function adminApi(provider: Provider, store: Store, adminToken: string) {
   const authenticate = requireAdminToken(adminToken);
   const clients = clientRoutes(provider, store);
+  const users = userRoutes(store);
 
   return async (ctx: Context, next: Next) => {
     if (ctx.path !== ADMIN_PREFIX && !ctx.path.startsWith(`${ADMIN_PREFIX}/`)) return next();
@@ -29,6 +31,17 @@ export function adminApi(provider: Provider, store: Store, adminToken: string) {
         if (ctx.method === 'POST') return clients.create(ctx);
         if (ctx.method === 'GET') return clients.list(ctx);
         methodNotAllowed('GET, POST');
+      }
+      if (path === '/users') {
+        if (ctx.method === 'POST') return users.create(ctx);
+        if (ctx.method === 'GET') return users.list(ctx);
+        methodNotAllowed('GET, POST');
+      }
+      const user = /^\/users\/([a-z0-9._-]+)$/.exec(path);
+      if (user) {
+        if (ctx.method === 'GET') return users.get(ctx, user[1]!);
+        if (ctx.method === 'DELETE') return users.remove(ctx, user[1]!);
+        methodNotAllowed('GET, DELETE');
       }
       const match = /^\/clients\/([^/]+)(\/secret)?$/.exec(path);
       if (!match) throw notFound(`no admin route ${ctx.method} ${ctx.path}`);

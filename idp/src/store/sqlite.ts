@@ -17,11 +17,38 @@ export type Store = {
   listClients(): AdapterPayload[];
   /** Removes the client and every artefact issued to it (tokens, codes, grants, sessions' grants). */
   deleteClient(clientId: string): boolean;
+  accounts: AccountStore;
   purgeExpired(): number;
   close(): void;
 };
 
+export type Account = {
+  sub: string;
+  username: string;
+  passwordHash: string;
+  name: string | null;
+  email: string | null;
+  createdAt: number;
+};
+
+/** End users. Usernames are unique; `sub` is a stable random id that survives a username's reuse. */
+export type AccountStore = {
+  create(account: Account): boolean;
+  findBySub(sub: string): Account | undefined;
+  findByUsername(username: string): Account | undefined;
+  list(): Account[];
+  remove(username: string): boolean;
+};
+
 const SCHEMA = `
+CREATE TABLE IF NOT EXISTS accounts (
+  username      TEXT PRIMARY KEY,
+  sub           TEXT NOT NULL UNIQUE,
+  password_hash TEXT NOT NULL,
+  name          TEXT,
+  email         TEXT,
+  created_at    INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS oidc (
   model      TEXT NOT NULL,
   id         TEXT NOT NULL,
@@ -42,6 +69,10 @@ CREATE INDEX IF NOT EXISTS oidc_expires ON oidc (expires_at) WHERE expires_at IS
 `;
 
 type Row = { payload: string; expires_at: number | null };
+type AccountRow = { username: string; sub: string; password_hash: string; name: string | null; email: string | null; created_at: number };
+
+const toAccount = (row: AccountRow | undefined): Account | undefined =>
+  row && { sub: row.sub, username: row.username, passwordHash: row.password_hash, name: row.name, email: row.email, createdAt: row.created_at };
 
 export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
@@ -68,6 +99,12 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
     listClients: db.prepare<[], { payload: string }>(`SELECT payload FROM oidc WHERE model = 'Client' ORDER BY created_at, id`),
     deleteClient: db.prepare<[string]>(`DELETE FROM oidc WHERE model = 'Client' AND id = ?`),
     deleteIssuedTo: db.prepare<[string]>(`DELETE FROM oidc WHERE client_id = ? AND model <> 'Client'`),
+    createAccount: db.prepare(`INSERT INTO accounts (username, sub, password_hash, name, email, created_at)
+      VALUES (@username, @sub, @passwordHash, @name, @email, @createdAt) ON CONFLICT DO NOTHING`),
+    accountBySub: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE sub = ?'),
+    accountByUsername: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE username = ?'),
+    listAccounts: db.prepare<[], AccountRow>('SELECT * FROM accounts ORDER BY created_at, username'),
+    deleteAccount: db.prepare<[string]>('DELETE FROM accounts WHERE username = ?'),
     purge: db.prepare<[number]>('DELETE FROM oidc WHERE expires_at IS NOT NULL AND expires_at <= ?'),
   };
 
@@ -119,6 +156,13 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
     createClient: (clientId, metadata) => stmt.createClient.run(clientId, JSON.stringify(metadata), now()).changes === 1,
     listClients: () => stmt.listClients.all().map((row) => JSON.parse(row.payload) as AdapterPayload),
     deleteClient: (clientId) => deleteClient(clientId),
+    accounts: {
+      create: (account) => stmt.createAccount.run(account).changes === 1,
+      findBySub: (sub) => toAccount(stmt.accountBySub.get(sub)),
+      findByUsername: (username) => toAccount(stmt.accountByUsername.get(username)),
+      list: () => stmt.listAccounts.all().map((row) => toAccount(row)!),
+      remove: (username) => stmt.deleteAccount.run(username).changes === 1,
+    },
     purgeExpired: () => stmt.purge.run(seconds()).changes,
     close: () => db.close(),
   };

@@ -1,0 +1,63 @@
+import { randomUUID } from 'node:crypto';
+import type { Context } from 'koa';
+import { HttpError, invalidRequest, notFound } from '../errors.ts';
+import { hashPassword } from '../passwords.ts';
+import type { Account, Store } from '../store/sqlite.ts';
+import { readJsonObject } from '../body.ts';
+
+const USERNAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const FIELDS = new Set(['username', 'password', 'name', 'email']);
+
+const view = (a: Account) => ({ sub: a.sub, username: a.username, name: a.name, email: a.email, created_at: a.createdAt });
+
+function optionalString(body: Record<string, unknown>, field: string, max: number): string | null {
+  const value = body[field];
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || value.length > max) throw invalidRequest(`${field} must be a string of at most ${max} characters`);
+  return value;
+}
+
+/** `POST /users`, `GET /users`, `GET|DELETE /users/:username`. Passwords are stored as scrypt hashes only. */
+export function userRoutes(store: Store, now = () => Math.floor(Date.now() / 1000)) {
+  return {
+    async create(ctx: Context) {
+      const body = await readJsonObject(ctx);
+      for (const key of Object.keys(body)) {
+        if (!FIELDS.has(key)) throw invalidRequest(`unknown field "${key}"; allowed: ${[...FIELDS].join(', ')}`);
+      }
+      const { username, password } = body;
+      if (typeof username !== 'string' || !USERNAME.test(username)) {
+        throw invalidRequest('username must be 1-64 characters of a-z 0-9 . _ - (lower case)');
+      }
+      if (typeof password !== 'string' || password.length < 8 || password.length > 1024) {
+        throw invalidRequest('password must be a string of 8 to 1024 characters');
+      }
+      const email = optionalString(body, 'email', 254);
+      if (email !== null && !/^[^\s@]+@[^\s@]+$/.test(email)) throw invalidRequest('email must be an e-mail address');
+      const account: Account = {
+        sub: randomUUID(),
+        username,
+        passwordHash: await hashPassword(password),
+        name: optionalString(body, 'name', 200),
+        email,
+        createdAt: now(),
+      };
+      if (!store.accounts.create(account)) throw new HttpError(409, 'invalid_request', `a user named "${username}" already exists`);
+      ctx.status = 201;
+      ctx.set('Location', `${ctx.path}/${username}`);
+      ctx.body = view(account);
+    },
+    list(ctx: Context) {
+      ctx.body = { users: store.accounts.list().map(view) };
+    },
+    get(ctx: Context, username: string) {
+      const account = store.accounts.findByUsername(username);
+      if (!account) throw notFound(`no user "${username}"`);
+      ctx.body = view(account);
+    },
+    remove(ctx: Context, username: string) {
+      if (!store.accounts.remove(username)) throw notFound(`no user "${username}"`);
+      ctx.status = 204;
+    },
+  };
+}
