@@ -13,6 +13,10 @@ export type IdpConfig = Readonly<{
   introspectors: readonly string[];
   /** Clients whose users are not asked for consent (our own web app). */
   firstPartyClients: readonly string[];
+  /** `opaque` (default): tokens are random strings, checked by introspection. `jwt`: RFC 9068 at+jwt. */
+  accessTokenFormat: 'opaque' | 'jwt';
+  /** The Service API's resource identifier (RFC 8707): the `aud` of its tokens. */
+  serviceApiAudience: string;
   accessTokenTtl: number;
   clientCredentialsTtl: number;
   refreshTokenTtl: number;
@@ -31,6 +35,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IdpConfig {
     adminToken: env.secret('IDP_ADMIN_TOKEN'),
     introspectors: Object.freeze(env.string('IDP_INTROSPECTORS', 'service-introspector').split(',').map((s) => s.trim()).filter(Boolean)),
     firstPartyClients: Object.freeze(env.string('IDP_FIRST_PARTY_CLIENTS', 'solutrix-web').split(',').map((s) => s.trim()).filter(Boolean)),
+    accessTokenFormat: env.oneOf('ACCESS_TOKEN_FORMAT', ['opaque', 'jwt'] as const, 'opaque'),
+    serviceApiAudience: env.url('SERVICE_API_AUDIENCE', 'http://localhost:4001').href.replace(/\/$/, ''),
     accessTokenTtl: env.integer('ACCESS_TOKEN_TTL', 3600, { min: 1 }),
     clientCredentialsTtl: env.integer('CLIENT_CREDENTIALS_TTL', 600, { min: 1 }),
     refreshTokenTtl: env.integer('REFRESH_TOKEN_TTL', 14 * 24 * 3600, { min: 1 }),

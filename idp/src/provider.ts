@@ -1,4 +1,4 @@
-import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { IdpConfig } from './config.ts';
 import type { Secrets } from './keys.ts';
 import { errorView, loggedOutView, logoutView, renderPage } from './interactions/views.ts';
@@ -52,6 +52,24 @@ export function createProvider(config: IdpConfig, secrets: Secrets, store: Store
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       revocation: { enabled: true },
+      // RFC 8707: the Service API is the one resource server. In jwt mode every access token is bound
+      // to it (default resource) and is an RFC 9068 at+jwt signed with the IDP's keys; in opaque mode a
+      // client may still name it and gets an opaque token with that audience.
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => (config.accessTokenFormat === 'jwt' ? config.serviceApiAudience : undefined),
+        useGrantedResource: () => true,
+        getResourceServerInfo(ctx, indicator) {
+          if (indicator !== config.serviceApiAudience) throw new errors.InvalidTarget(`unknown resource ${indicator}`);
+          return {
+            scope: 'service.api',
+            audience: config.serviceApiAudience,
+            accessTokenTTL: ctx.oidc.params?.grant_type === 'client_credentials' ? config.clientCredentialsTtl : config.accessTokenTtl,
+            accessTokenFormat: config.accessTokenFormat,
+            jwt: { sign: { alg: 'RS256' } },
+          };
+        },
+      },
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {

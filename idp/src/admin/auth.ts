@@ -16,7 +16,7 @@ export function requireAdminToken(adminToken: string, { maxFailures = 20, window
   const challenge = { 'WWW-Authenticate': 'Bearer realm="idp-admin"' };
 
   return async (ctx: Context, next: Next) => {
-    const key = ctx.ip;
+    const key = ctx.req.socket.remoteAddress ?? 'unknown'; // not ctx.ip: with proxy: true it is the client-chosen X-Forwarded-For
     const seen = failures.get(key);
     if (seen && seen.count >= maxFailures) {
       throw new HttpError(429, 'too_many_requests', 'too many failed admin authentications; retry later', {

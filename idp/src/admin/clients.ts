@@ -40,7 +40,7 @@ export function view(metadata: AdapterPayload): ClientView {
 }
 
 function stringArray(body: Record<string, unknown>, field: string): string[] {
-  const value = body[field] ?? [];
+  const value = body[field] === undefined ? [] : body[field];
   if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
     throw invalidClientMetadata(`${field} must be an array of strings`);
   }
