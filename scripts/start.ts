@@ -1,0 +1,113 @@
+// `npm start`: the IDP, the seed, the Service API and Solutrix-API, with logs prefixed by service.
+// Every setting comes from the environment; defaults are the local-dev ports 4000 / 4001 / 3000.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { Env } from '../lib/env.ts';
+import { ROOT, waitForHealthy } from '../lib/testing/process.ts';
+import { secretFile, seed, seedOptionsFromEnv } from './seed.ts';
+
+const env = new Env();
+const idpPort = env.port('IDP_PORT', 4000);
+const servicePort = env.port('SERVICE_API_PORT', 4001);
+const solutrixPort = env.port('SOLUTRIX_PORT', 3000);
+const host = env.string('HOST', '127.0.0.1');
+const issuer = env.string('IDP_ISSUER', `http://localhost:${idpPort}/oauth`);
+const idpBase = `http://127.0.0.1:${idpPort}`;
+const serviceApiUrl = `http://127.0.0.1:${servicePort}`;
+const solutrixUrl = env.string('SOLUTRIX_PUBLIC_URL', `http://localhost:${solutrixPort}`);
+const dataDir = resolve(env.string('IDP_DATA_DIR', './.data/idp'));
+const credentialsDir = resolve(env.string('SEED_CREDENTIALS_DIR', './.data/credentials'));
+
+const children = new Set<ChildProcess>();
+let stopping = false;
+
+function run(name: string, entry: string, extraEnv: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    cwd: ROOT,
+    env: { ...process.env, ...extraEnv, HOST: host },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  const prefix = `${name.padEnd(12)}| `;
+  for (const stream of [child.stdout!, child.stderr!]) {
+    let pending = '';
+    stream.on('data', (chunk: Buffer) => {
+      const lines = (pending + chunk.toString()).split('\n');
+      pending = lines.pop()!;
+      for (const line of lines) process.stdout.write(`${prefix}${line}\n`);
+    });
+  }
+  child.on('exit', (code, signal) => {
+    children.delete(child);
+    if (!stopping) {
+      console.error(`${prefix}exited (${signal ?? code}); stopping the stack`);
+      void stop(1);
+    }
+  });
+  return child;
+}
+
+async function stop(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  const exits = [...children].map((child) => new Promise((r) => child.once('exit', r)));
+  for (const child of children) child.kill('SIGTERM');
+  const timer = setTimeout(() => {
+    for (const child of children) child.kill('SIGKILL');
+  }, 5000);
+  await Promise.all(exits);
+  clearTimeout(timer);
+  process.exit(code);
+}
+
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
+
+try {
+  const started = performance.now();
+  const idp = run('idp', 'idp/src/main.ts', { PORT: String(idpPort), IDP_ISSUER: issuer, IDP_DATA_DIR: dataDir });
+  await waitForHealthy(`${idpBase}/healthz`, idp);
+
+  await seed({
+    ...seedOptionsFromEnv({ ...process.env, IDP_DATA_DIR: dataDir }),
+    idpBase,
+    credentialsDir,
+    solutrixUrl,
+    log: (line) => console.log(`${'seed'.padEnd(12)}| ${line}`),
+  });
+
+  const services = [
+    run('service-api', 'service-api/src/main.ts', {
+      PORT: String(servicePort),
+      IDP_ISSUER: issuer,
+      IDP_INTROSPECTION_URL: `${idpBase}/oauth/introspect`,
+      INTROSPECTION_CLIENT_ID: 'service-introspector',
+      INTROSPECTION_CLIENT_SECRET_FILE: secretFile(credentialsDir, 'service-introspector'),
+    }),
+    run('solutrix-api', 'solutrix-api/src/main.ts', {
+      PORT: String(solutrixPort),
+      IDP_ISSUER: issuer,
+      IDP_TOKEN_URL: `${idpBase}/oauth/token`,
+      IDP_CLIENT_ID: 'solutrix-api',
+      IDP_CLIENT_SECRET_FILE: secretFile(credentialsDir, 'solutrix-api'),
+      SERVICE_API_URL: serviceApiUrl,
+    }),
+  ];
+  await Promise.all([
+    waitForHealthy(`${serviceApiUrl}/healthz`, services[0]),
+    waitForHealthy(`http://127.0.0.1:${solutrixPort}/healthz`, services[1]),
+  ]);
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  console.log(`
+  Stack ready in ${seconds} s
+    Solutrix      ${solutrixUrl}
+    Service API   http://localhost:${servicePort}
+    IDP           ${issuer}   (admin API http://localhost:${idpPort}/api/global/admin)
+    Data          ${dataDir}
+    Credentials   ${credentialsDir}
+  Ctrl-C stops everything.
+`);
+} catch (err) {
+  console.error(`start failed: ${(err as Error).message}`);
+  await stop(1);
+}
