@@ -231,7 +231,7 @@ describe('reading clients', () => {
     assert.deepEqual(Object.keys(res.body), ['clients']);
     const ids = res.body.clients.map((c: { client_id: string }) => c.client_id);
     assert.deepEqual(ids.slice(0, 3), ['service-introspector', 'solutrix-api', 'web.app_1~x'], 'oldest first');
-    assert.doesNotMatch(JSON.stringify(res.body), /secret/);
+    assert.doesNotMatch(JSON.stringify(res.body), /"client_secret"/);
     for (const secret of secrets) assert.equal(JSON.stringify(res.body).includes(secret), false);
     for (const client of res.body.clients) {
       assert.deepEqual(Object.keys(client).sort(), ['client_id', 'client_id_issued_at', 'grant_types', 'name', 'post_logout_redirect_uris', 'redirect_uris', 'scopes', 'token_endpoint_auth_method']);
@@ -348,6 +348,57 @@ describe('DELETE /clients/:id', () => {
   });
 });
 
+describe('users', () => {
+  const password = 'users-test-password-0123';
+  test('POST /users creates an account: 201, no password or hash in the answer, a Location header', async () => {
+    secrets.push(password);
+    const res = await admin(idp, '/users', { method: 'POST', headers: json(idp.adminToken), body: JSON.stringify({ username: 'alice', password, name: 'Alice', email: 'alice@example.com' }) });
+    assert.equal(res.status, 201, res.text);
+    assert.equal(res.headers.get('location'), '/api/global/admin/users/alice');
+    const { sub, created_at, ...rest } = res.body;
+    assert.match(sub, /^[0-9a-f-]{36}$/);
+    assert.equal(typeof created_at, 'number');
+    assert.deepEqual(rest, { username: 'alice', name: 'Alice', email: 'alice@example.com' });
+    assert.equal(res.text.includes(password), false);
+  });
+
+  test('GET /users and GET /users/:username show the account without any password', async () => {
+    const list = await adminRequest(idp, 'GET', '/users');
+    assert.equal(list.status, 200);
+    assert.deepEqual(list.body.users.map((u: { username: string }) => u.username).includes('alice'), true);
+    assert.doesNotMatch(JSON.stringify(list.body), /password|scrypt/i);
+    const one = await adminRequest(idp, 'GET', '/users/alice');
+    assert.equal(one.status, 200);
+    assert.deepEqual(Object.keys(one.body).sort(), ['created_at', 'email', 'name', 'sub', 'username']);
+  });
+
+  test('a taken username is 409; invalid bodies are 400 invalid_request', async () => {
+    const post = (body: unknown) => admin(idp, '/users', { method: 'POST', headers: json(idp.adminToken), body: JSON.stringify(body) });
+    const taken = await post({ username: 'alice', password: 'another-password' });
+    assert.equal(taken.status, 409);
+    assert.deepEqual(taken.body, { error: 'invalid_request', error_description: 'a user named "alice" already exists' });
+    for (const body of [{ username: 'Alice', password: 'long-enough' }, { username: 'bob', password: 'short' }, { username: 'bob' }, { username: 'bob', password: 'long-enough', role: 'admin' }, { username: 'bob', password: 'long-enough', email: 'nope' }]) {
+      const res = await post(body);
+      assert.equal(res.status, 400, JSON.stringify(body));
+      assert.equal(res.body.error, 'invalid_request');
+    }
+    assert.equal((await adminRequest(idp, 'GET', '/users/bob')).status, 404);
+  });
+
+  test('DELETE /users/:username is 204, then 404', async () => {
+    assert.equal((await adminRequest(idp, 'DELETE', '/users/alice')).status, 204);
+    const res = await adminRequest(idp, 'GET', '/users/alice');
+    assert.equal(res.status, 404);
+    assert.deepEqual(res.body, { error: 'not_found', error_description: 'no user "alice"' });
+    assert.equal((await adminRequest(idp, 'DELETE', '/users/alice')).status, 404);
+  });
+
+  test('wrong methods on /users are 405 with Allow', async () => {
+    assert.equal((await adminRequest(idp, 'PUT', '/users')).headers.get('allow'), 'GET, POST');
+    assert.equal((await adminRequest(idp, 'POST', '/users/alice')).headers.get('allow'), 'GET, DELETE');
+  });
+});
+
 describe('GET /api/global/admin/openapi.json', () => {
   test('is served without authentication as an OpenAPI 3.1.0 document covering every admin route', async () => {
     const res = await admin(idp, '/openapi.json');
@@ -358,7 +409,43 @@ describe('GET /api/global/admin/openapi.json', () => {
     const operations = Object.entries(res.body.paths as Record<string, Record<string, unknown>>)
       .flatMap(([path, item]) => Object.keys(item).filter((k) => ['get', 'post', 'put', 'patch', 'delete'].includes(k)).map((m) => `${m.toUpperCase()} ${path}`))
       .sort();
-    assert.deepEqual(operations, ['DELETE /clients/{client_id}', 'GET /clients', 'GET /clients/{client_id}', 'GET /openapi.json', 'POST /clients', 'POST /clients/{client_id}/secret']);
+    assert.deepEqual(operations, [
+      'DELETE /clients/{client_id}', 'DELETE /users/{username}', 'GET /clients', 'GET /clients/{client_id}', 'GET /openapi.json', 'GET /users',
+      'GET /users/{username}', 'POST /clients', 'POST /clients/{client_id}/secret', 'POST /users',
+    ]);
+  });
+
+  test('the document is self-consistent and matches the implementation: bearer security, every $ref resolves, every status the API answers is declared', async () => {
+    const doc = (await admin(idp, '/openapi.json')).body;
+    assert.deepEqual(doc.components.securitySchemes.adminToken, { ...doc.components.securitySchemes.adminToken, type: 'http', scheme: 'bearer' });
+    assert.deepEqual(doc.security, [{ adminToken: [] }]);
+    assert.deepEqual(doc.paths['/openapi.json'].get.security, []);
+    const resolve = (ref: string) => ref.slice(2).split('/').reduce((node: any, key: string) => node?.[key], doc);
+    const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"([^"]+)"/g)].map((m) => m[1]!);
+    assert.ok(refs.length > 10);
+    for (const ref of refs) assert.ok(resolve(ref) !== undefined, `unresolved ${ref}`);
+    const statuses = (path: string, method: string) => Object.keys(doc.paths[path][method].responses).sort();
+    assert.deepEqual(statuses('/clients', 'post'), ['201', '400', '401', '405', '409', '429']);
+    assert.deepEqual(statuses('/clients', 'get'), ['200', '401', '405', '429']);
+    assert.deepEqual(statuses('/clients/{client_id}', 'get'), ['200', '401', '404', '405', '429']);
+    assert.deepEqual(statuses('/clients/{client_id}', 'delete'), ['204', '401', '404', '405', '429']);
+    assert.deepEqual(statuses('/clients/{client_id}/secret', 'post'), ['200', '401', '404', '405', '429']);
+    assert.deepEqual(statuses('/users', 'post'), ['201', '400', '401', '405', '409', '429']);
+    assert.deepEqual(statuses('/users/{username}', 'delete'), ['204', '401', '404', '405', '429']);
+    const user = await admin(idp, '/users', { method: 'POST', headers: json(idp.adminToken), body: JSON.stringify({ username: 'schema-user', password: 'correct horse' }) });
+    assert.deepEqual(Object.keys(user.body).sort(), [...doc.components.schemas.User.required].sort());
+    // The schemas list exactly the fields the API returns.
+    const created = await post({ name: 'schema-check', scopes: ['service.api'] });
+    assert.deepEqual(Object.keys(created.body).sort(), [...doc.components.schemas.ClientWithSecret.required].sort());
+    assert.deepEqual(Object.keys(created.body).sort(), Object.keys(doc.components.schemas.ClientWithSecret.properties).sort());
+    const read = await adminRequest(idp, 'GET', '/clients/schema-check');
+    assert.deepEqual(Object.keys(read.body).sort(), [...doc.components.schemas.Client.required].sort());
+    assert.deepEqual(Object.keys(doc.components.schemas.ClientRegistration.properties).sort(), ['grant_types', 'name', 'post_logout_redirect_uris', 'redirect_uris', 'scopes']);
+    assert.deepEqual(Object.keys((await adminRequest(idp, 'GET', '/clients/nobody')).body).sort(), [...doc.components.schemas.Error.required].sort());
+    const pattern = new RegExp(doc.components.schemas.ClientName.pattern);
+    assert.ok(pattern.test('b'.repeat(100)) && !pattern.test('b'.repeat(101)) && !pattern.test('a b') && !pattern.test('.x'));
+    assert.deepEqual(doc.components.schemas.Scope.enum, ['openid', 'offline_access', 'profile', 'email', 'service.api']);
+    assert.deepEqual(doc.components.schemas.GrantType.enum, ['client_credentials', 'authorization_code', 'refresh_token']);
   });
 });
 

@@ -41,7 +41,7 @@ export function interactionRoutes(provider: Provider, store: Store, { issuerOrig
 
   function sameOrigin(ctx: Context): boolean {
     const origin = ctx.get('origin');
-    if (origin) return origin === issuerOrigin;
+    if (origin && origin !== 'null') return origin === issuerOrigin; // pages sent with Referrer-Policy no-referrer post `Origin: null`
     const site = ctx.get('sec-fetch-site');
     return !site || site === 'same-origin' || site === 'none';
   }

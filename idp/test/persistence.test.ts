@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { adminRequest, clientCredentialsToken, registerClient, startIdp, type RegisteredClient, type TestIdp } from '../../lib/testing/idp.ts';
+import { introspect } from './helpers.ts';
+
+const mode = (file: string) => statSync(file).mode & 0o777;
+const kids = async (idp: TestIdp) => ((await (await fetch(`${idp.issuer}/jwks.json`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
+
+describe('state survives restarts', () => {
+  let idp: TestIdp;
+  let introspector: RegisteredClient;
+  let client: RegisteredClient;
+  let token: string;
+  let kid: string[];
+
+  before(async () => {
+    idp = await startIdp();
+    introspector = await registerClient(idp, 'service-introspector');
+    client = await registerClient(idp, 'solutrix-api', ['service.api']);
+    token = await clientCredentialsToken(idp, client, 'service.api');
+    kid = await kids(idp);
+  });
+  after(() => idp?.stop());
+
+  test('the data dir holds idp.sqlite, jwks.json and cookie-keys.json; the key files are owner-only (0600)', () => {
+    assert.ok(statSync(join(idp.dataDir, 'idp.sqlite')).isFile());
+    assert.equal(mode(join(idp.dataDir, 'jwks.json')), 0o600);
+    assert.equal(mode(join(idp.dataDir, 'cookie-keys.json')), 0o600);
+    const jwks = JSON.parse(readFileSync(join(idp.dataDir, 'jwks.json'), 'utf8')) as { keys: { kid: string; d?: string }[] };
+    assert.deepEqual(jwks.keys.map((k) => k.kid), kid, 'the published key is the stored one');
+    assert.equal(typeof jwks.keys[0]?.d, 'string', 'the stored key is private');
+  });
+
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    test(`after a restart by ${signal} the token, the client, the admin token and the signing key are unchanged`, async () => {
+      const firstPid = idp.child.pid;
+      idp = await idp.restart(signal);
+      assert.notEqual(idp.child.pid, firstPid, 'a new process');
+      assert.deepEqual(await kids(idp), kid);
+      const seen = await introspect(idp, introspector, token);
+      assert.equal(seen.status, 200);
+      assert.equal(seen.body.active, true);
+      assert.equal(seen.body.client_id, 'solutrix-api');
+      assert.equal(seen.body.scope, 'service.api');
+      assert.equal(typeof (await clientCredentialsToken(idp, client, 'service.api')), 'string', 'the client still authenticates');
+      const clients = await adminRequest(idp, 'GET', '/clients');
+      assert.equal(clients.status, 200, 'the admin token still works');
+      assert.deepEqual(clients.body.clients.map((c: { client_id: string }) => c.client_id), ['service-introspector', 'solutrix-api']);
+      assert.equal(mode(join(idp.dataDir, 'jwks.json')), 0o600);
+    });
+  }
+
+  test('a shut-down by SIGTERM is logged and exits cleanly', async () => {
+    const child = idp.child;
+    await idp.stop('SIGTERM');
+    assert.equal(child.exitCode, 0);
+    assert.match(idp.output(), /"signal":"SIGTERM".*"msg":"shutting down"/);
+    idp = await idp.restart();
+  });
+});
+
+describe('without IDP_ADMIN_TOKEN', () => {
+  let idp: TestIdp;
+  before(async () => {
+    idp = await startIdp({ env: { IDP_ADMIN_TOKEN: '' } });
+  });
+  after(() => idp?.stop());
+
+  const fileToken = () => readFileSync(join(idp.dataDir, 'admin-token'), 'utf8').trim();
+
+  test('an owner-only admin-token file is generated in the data dir and the admin API accepts it', async () => {
+    const file = join(idp.dataDir, 'admin-token');
+    assert.equal(mode(file), 0o600);
+    const token = fileToken();
+    assert.match(token, /^[A-Za-z0-9_-]{43}$/);
+    assert.equal((await adminRequest({ origin: idp.origin, adminToken: token }, 'GET', '/clients')).status, 200);
+    assert.equal((await adminRequest({ origin: idp.origin, adminToken: '' }, 'GET', '/clients')).status, 401, 'an empty token is no token');
+  });
+
+  test('the output names the file but never contains the token', () => {
+    const output = idp.output();
+    assert.ok(output.includes(join(idp.dataDir, 'admin-token')), output);
+    assert.equal(output.includes(fileToken()), false);
+  });
+
+  test('the generated admin token survives a restart', async () => {
+    const token = fileToken();
+    idp = await idp.restart();
+    assert.equal(fileToken(), token);
+    assert.equal((await adminRequest({ origin: idp.origin, adminToken: token }, 'GET', '/clients')).status, 200);
+    assert.equal(idp.output().includes(token), false);
+  });
+
+  test('a configured IDP_ADMIN_TOKEN takes precedence over the file', async () => {
+    const fromFile = fileToken();
+    await idp.stop();
+    idp = await startIdp({ dataDir: idp.dataDir, port: idp.port, env: { IDP_ADMIN_TOKEN: 'configured-admin-token-0123456789' } });
+    assert.equal((await adminRequest(idp, 'GET', '/clients')).status, 200);
+    assert.equal((await adminRequest({ origin: idp.origin, adminToken: fromFile }, 'GET', '/clients')).status, 401);
+  });
+});
