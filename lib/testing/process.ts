@@ -16,7 +16,7 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export async function waitForHealthy(url: string, child?: ChildProcess, timeoutMs = 20_000): Promise<void> {
+export async function waitForHealthy(url: string, child?: ChildProcess, timeoutMs = 45_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child && child.exitCode !== null) throw new Error(`process exited with ${child.exitCode} before ${url} was healthy`);
