@@ -91,6 +91,11 @@ try {
       IDP_CLIENT_ID: 'solutrix-api',
       IDP_CLIENT_SECRET_FILE: secretFile(credentialsDir, 'solutrix-api'),
       SERVICE_API_URL: serviceApiUrl,
+      // The end-user web login: the browser uses the public issuer, server-to-IDP calls go direct.
+      IDP_BACKCHANNEL_URL: idpBase,
+      WEB_CLIENT_ID: 'solutrix-web',
+      WEB_CLIENT_SECRET_FILE: secretFile(credentialsDir, 'solutrix-web'),
+      SOLUTRIX_PUBLIC_URL: solutrixUrl,
     }),
   ];
   await Promise.all([

@@ -8,11 +8,14 @@ import { healthRouter } from './routes/health.ts';
 import { serviceRouter } from './routes/service.ts';
 import { createServiceTokenClient, type ServiceTokenClient } from './security/serviceToken.ts';
 import { createServiceApi } from './serviceApi.ts';
+import { webRouter, type WebDeps } from './web/router.ts';
 
 export interface AppDeps {
   /** Defaults to a new client built from `config.serviceToken` (main.ts passes the shared one). */
   serviceToken?: ServiceTokenClient;
   log?: Logger;
+  /** Overrides for the web login (clock, IDP client); it is mounted only when `config.web` is set. */
+  web?: Partial<Omit<WebDeps, 'machineApi' | 'log'>>;
 }
 
 /** Builds the app; never listens (main.ts does, tests listen on port 0). */
@@ -30,7 +33,10 @@ export function createApp(config: Config, deps: AppDeps = {}): Express {
   app.use(requestLog(log));
   app.use(healthRouter());
   app.use(serviceRouter(serviceApi));
-  // The end-user web login (BFF: /, /login, /callback, session) mounts its routers here.
+  // The end-user web login (BFF: /, /login, /callback, session).
+  if (config.web !== undefined) {
+    app.use(webRouter({ ...config, web: config.web }, { ...deps.web, machineApi: serviceApi, log }));
+  }
   app.use(notFound);
   app.use(errorHandler(log));
   return app;

@@ -14,12 +14,34 @@ export interface ServiceTokenConfig {
   readonly timeoutSeconds: number;
 }
 
+/** The end-user web login (BFF). Enabled when the web client's secret is configured. */
+export interface WebConfig {
+  /** Public origin of Solutrix as the browser sees it, e.g. `http://localhost:3000` (no trailing slash). */
+  readonly publicUrl: string;
+  readonly issuer: string;
+  /**
+   * Origin for server-to-IDP requests (discovery, token, userinfo, revocation) when the issuer's own
+   * origin is not reachable from here (containers); browser redirects keep the issuer's origin.
+   */
+  readonly idpBackchannelUrl: string | undefined;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly scope: string;
+  /** Signs the session cookie; `undefined` means one is generated at start (sessions die with the process). */
+  readonly sessionSecret: string | undefined;
+  readonly sessionIdleTimeoutSeconds: number;
+  readonly maxSessions: number;
+  readonly timeoutSeconds: number;
+}
+
 export interface Config {
   readonly port: number;
   /** Base URL of the Service API, without a trailing slash. */
   readonly serviceApiUrl: string;
   readonly serviceApiTimeoutMs: number;
   readonly serviceToken: ServiceTokenConfig;
+  /** Absent when WEB_CLIENT_SECRET / WEB_CLIENT_SECRET_FILE is unset: the web login is then off. */
+  readonly web?: WebConfig;
 }
 
 /**
@@ -40,8 +62,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     throw new TypeError(`SERVICE_TOKEN_SCOPE must be space-separated scope tokens, got "${scope}"`);
   }
 
+  const port = env.port('PORT', 3000);
+  const web = loadWebConfig(env, port);
+
   return Object.freeze({
-    port: env.port('PORT', 3000),
+    port,
     serviceApiUrl,
     serviceApiTimeoutMs: 5000,
     serviceToken: Object.freeze({
@@ -54,6 +79,40 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       resource,
       timeoutSeconds: 5,
     }),
+    ...(web === undefined ? {} : { web }),
+  });
+}
+
+const WEB_SCOPE = 'openid profile email offline_access service.api';
+
+function loadWebConfig(env: Env, port: number): WebConfig | undefined {
+  const clientSecret = env.secret('WEB_CLIENT_SECRET');
+  if (clientSecret === undefined) {
+    if (env.optional('WEB_CLIENT_ID') !== undefined) {
+      throw new TypeError('WEB_CLIENT_SECRET or WEB_CLIENT_SECRET_FILE must be set when WEB_CLIENT_ID is set');
+    }
+    return undefined;
+  }
+  const publicUrl = env.url('SOLUTRIX_PUBLIC_URL', `http://localhost:${port}`);
+  if (publicUrl.pathname !== '/' || publicUrl.search !== '' || publicUrl.hash !== '') {
+    throw new TypeError(`SOLUTRIX_PUBLIC_URL must be an origin without a path, got "${publicUrl.href}"`);
+  }
+  const backchannel = env.optional('IDP_BACKCHANNEL_URL') === undefined ? undefined : env.url('IDP_BACKCHANNEL_URL').origin;
+  const sessionSecret = env.secret('SESSION_SECRET');
+  if (sessionSecret !== undefined && sessionSecret.length < 32) {
+    throw new TypeError('SESSION_SECRET must be at least 32 characters');
+  }
+  return Object.freeze({
+    publicUrl: publicUrl.origin,
+    issuer: env.string('IDP_ISSUER', 'http://localhost:4000/oauth'),
+    idpBackchannelUrl: backchannel,
+    clientId: env.string('WEB_CLIENT_ID', 'solutrix-web'),
+    clientSecret,
+    scope: WEB_SCOPE,
+    sessionSecret,
+    sessionIdleTimeoutSeconds: env.integer('SESSION_IDLE_TIMEOUT', 8 * 3600, { min: 60 }),
+    maxSessions: env.integer('SESSION_MAX', 10_000, { min: 1 }),
+    timeoutSeconds: 5,
   });
 }
 
