@@ -1,0 +1,52 @@
+import express, { type Express } from 'express';
+import type { Logger } from 'pino';
+import { createLogger } from '../../lib/log.ts';
+import { requireBearer, requireScope } from './auth/bearer.ts';
+import { TemporarilyUnavailable } from './auth/errors.ts';
+import { createIntrospectionVerifier } from './auth/introspect.ts';
+import type { TokenVerifier } from './auth/principal.ts';
+import type { Config } from './config.ts';
+import { errorHandler, notFound } from './errorHandler.ts';
+import { requestLog } from './requestLog.ts';
+import { health } from './routes/health.ts';
+import { listReports } from './routes/reports.ts';
+import { whoami } from './routes/whoami.ts';
+
+export type AppDeps = {
+  /** Default: introspection against `config.introspection`, using `now`. */
+  verifier?: TokenVerifier;
+  /** Clock for the default verifier (epoch ms). Default `Date.now`. */
+  now?: () => number;
+  log?: Logger;
+};
+
+/** Builds the service's express app; it never listens (main.ts and tests do). */
+export function createApp(config: Config, deps: AppDeps = {}): Express {
+  const log = deps.log ?? createLogger('service-api');
+  const verifier = deps.verifier ?? createIntrospectionVerifier({ ...config.introspection, now: deps.now ?? Date.now });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(requestLog(log));
+
+  app.get('/healthz', health);
+
+  const v1 = express.Router();
+  v1.use(
+    requireBearer(verifier, {
+      realm: config.realm,
+      onError: (err) => {
+        if (err instanceof TemporarilyUnavailable) log.warn({ err: err.cause }, 'token verification unavailable');
+      },
+    }),
+  );
+  // Parsed only for authenticated callers, so anonymous ones cannot make us parse bodies.
+  v1.use(express.json({ limit: '16kb' }));
+  v1.get('/whoami', whoami);
+  v1.get('/reports', requireScope('service.api'), listReports);
+  app.use('/v1', v1);
+
+  app.use(notFound);
+  app.use(errorHandler(log));
+  return app;
+}

@@ -1,0 +1,10 @@
+// The verifier kit other services copy: this folder imports nothing from outside it but npm packages.
+export { requireBearer, requireScope, getPrincipal, sendAuthError } from './bearer.ts';
+export {
+  createIntrospectionVerifier,
+  type IntrospectionVerifier,
+  type IntrospectionVerifierOptions,
+  type IntrospectionStats,
+} from './introspect.ts';
+export { type Principal, type TokenVerifier, MAX_TOKEN_LENGTH, assertTokenShape } from './principal.ts';
+export { AuthError, MissingToken, InvalidRequest, InvalidToken, InsufficientScope, TemporarilyUnavailable } from './errors.ts';

@@ -1,0 +1,207 @@
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { InvalidToken, TemporarilyUnavailable } from './errors.ts';
+import { assertTokenShape, type Principal, type TokenVerifier } from './principal.ts';
+
+export type IntrospectionVerifierOptions = {
+  /** The RFC 7662 endpoint, e.g. `http://localhost:4000/oauth/introspect`. */
+  url: string | URL;
+  /** Our own confidential client, authenticated with HTTP Basic (RFC 6749 §2.3.1). */
+  clientId: string;
+  clientSecret: string;
+  /** Required value of `iss` in every active response. */
+  issuer: string;
+  /** Per introspection call, response body included. Default 2000. */
+  timeoutMs?: number;
+  /** Upper bound on how long an active result is reused (it is never reused past `exp`). Default 30. */
+  cacheMaxTtlSeconds?: number;
+  /** How long an inactive result is reused. Default 5. */
+  negativeTtlSeconds?: number;
+  /** Default 10000. */
+  cacheMaxEntries?: number;
+  /** Sent as `Retry-After` when the IDP cannot answer. Default 5. */
+  retryAfterSeconds?: number;
+  /** Epoch milliseconds; tests freeze it. Default `Date.now`. */
+  now?: () => number;
+  /** Default: the global fetch. */
+  fetch?: typeof fetch;
+};
+
+/** Counters for tests and benchmarks. */
+export type IntrospectionStats = {
+  /** Calls made to the introspection endpoint. */
+  introspections: number;
+  /** Answers served from the cache (active or inactive results). */
+  cacheHits: number;
+  /** Callers that joined an introspection already in flight for the same token. */
+  coalesced: number;
+  /** Introspections that ended in `TemporarilyUnavailable`. */
+  failures: number;
+};
+
+export interface IntrospectionVerifier extends TokenVerifier {
+  readonly stats: Readonly<IntrospectionStats>;
+  /** Keys currently cached: SHA-256 digests (base64url) of tokens, never tokens. For diagnostics and tests. */
+  cacheKeys(): string[];
+}
+
+type Outcome = { principal: Principal } | { rejection: string };
+type CacheEntry = { outcome: Outcome; expiresAtMs: number };
+
+/**
+ * A {@link TokenVerifier} that asks the IDP (RFC 7662 token introspection) and caches the answer.
+ *
+ * - Active results are reused until `min(exp, now + cacheMaxTtlSeconds)`; inactive ones for
+ *   `negativeTtlSeconds`. Cache keys are SHA-256 digests, so a heap dump holds no tokens.
+ * - Concurrent calls with the same uncached token share one introspection request.
+ * - An IDP failure rejects with `TemporarilyUnavailable` (503) and is not cached; results cached
+ *   before the outage keep working until they expire.
+ * - Requires `active: true`, `token_type: "Bearer"` (oidc-provider omits it for refresh tokens),
+ *   a numeric unexpired `exp`, `iss` equal to `issuer`, and a `client_id`.
+ *
+ * @example
+ * ```ts
+ * const verifier = createIntrospectionVerifier({
+ *   url: 'http://localhost:4000/oauth/introspect',
+ *   clientId: 'service-introspector',
+ *   clientSecret: process.env.INTROSPECTION_CLIENT_SECRET!,
+ *   issuer: 'http://localhost:4000/oauth',
+ * });
+ * app.use('/v1', requireBearer(verifier, { realm: 'my-service' }));
+ * ```
+ */
+export function createIntrospectionVerifier(options: IntrospectionVerifierOptions): IntrospectionVerifier {
+  const {
+    clientId,
+    clientSecret,
+    issuer,
+    timeoutMs = 2000,
+    cacheMaxTtlSeconds = 30,
+    negativeTtlSeconds = 5,
+    cacheMaxEntries = 10_000,
+    retryAfterSeconds = 5,
+    now = Date.now,
+    fetch: fetchImpl = globalThis.fetch,
+  } = options;
+  const url = String(options.url);
+  // RFC 6749 §2.3.1 wants id and secret form-encoded before Basic; percent-encoding (%20, never '+')
+  // decodes identically under both form and URI decoding.
+  const basic = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
+
+  const stats: IntrospectionStats = { introspections: 0, cacheHits: 0, coalesced: 0, failures: 0 };
+  // Expiry is checked against `now` ourselves (not lru-cache's ttl) so an injected clock governs it.
+  const cache = new LRUCache<string, CacheEntry>({ max: cacheMaxEntries });
+  const inFlight = new Map<string, Promise<Outcome>>();
+
+  const unavailable = (reason: string, cause?: unknown) => {
+    stats.failures += 1;
+    return new TemporarilyUnavailable('the authorization server is unavailable', retryAfterSeconds, {
+      cause: cause === undefined ? new Error(reason) : new Error(reason, { cause }),
+    });
+  };
+
+  async function introspect(token: string): Promise<Outcome> {
+    stats.introspections += 1;
+    let response: Response;
+    let body: unknown;
+    try {
+      response = await fetchImpl(url, {
+        method: 'POST',
+        headers: {
+          authorization: basic,
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/json',
+        },
+        body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
+        redirect: 'error',
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      body = await response.json().catch(() => undefined);
+    } catch (err) {
+      throw unavailable('introspection request failed', err);
+    }
+
+    const error = isObject(body) && typeof body.error === 'string' ? body.error : undefined;
+    // oidc-provider refuses JWT-shaped tokens this way: the token's fault, not the IDP's.
+    if (response.status === 400 && error === 'unsupported_token_type') return { rejection: 'the token is not valid' };
+    if (response.status !== 200) {
+      throw unavailable(`introspection answered ${response.status}${error ? ` ${error}` : ''}`);
+    }
+    if (!isObject(body) || typeof body.active !== 'boolean') {
+      throw unavailable('introspection response is not an RFC 7662 JSON object');
+    }
+    return judge(body);
+  }
+
+  function judge(claims: Record<string, unknown>): Outcome {
+    if (claims.active !== true) return { rejection: 'the token is not active' };
+    if (claims.iss !== issuer) return { rejection: 'the token was issued by another issuer' };
+    if (typeof claims.token_type !== 'string' || claims.token_type.toLowerCase() !== 'bearer') {
+      return { rejection: 'the token is not a bearer access token' };
+    }
+    if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp)) return { rejection: 'the token has no expiry' };
+    if (claims.exp * 1000 <= now()) return { rejection: 'the token has expired' };
+    if (typeof claims.client_id !== 'string' || claims.client_id === '') return { rejection: 'the token has no client' };
+
+    const subject = typeof claims.sub === 'string' && claims.sub !== '' ? claims.sub : undefined;
+    const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
+    const principal: Principal = Object.freeze({
+      ...(subject === undefined ? {} : { subject }),
+      clientId: claims.client_id,
+      scopes: Object.freeze(scopes),
+      kind: subject === undefined ? 'machine' : 'user',
+      expiresAt: claims.exp,
+    });
+    return { principal };
+  }
+
+  function remember(key: string, outcome: Outcome): void {
+    const at = now();
+    const expiresAtMs =
+      'principal' in outcome
+        ? Math.min(outcome.principal.expiresAt * 1000, at + cacheMaxTtlSeconds * 1000)
+        : at + negativeTtlSeconds * 1000;
+    if (expiresAtMs > at) cache.set(key, { outcome, expiresAtMs });
+  }
+
+  async function lookup(token: string): Promise<Outcome> {
+    const key = createHash('sha256').update(token).digest('base64url');
+    const cached = cache.get(key);
+    if (cached !== undefined) {
+      if (now() < cached.expiresAtMs) {
+        stats.cacheHits += 1;
+        return cached.outcome;
+      }
+      cache.delete(key);
+    }
+    const pending = inFlight.get(key);
+    if (pending !== undefined) {
+      stats.coalesced += 1;
+      return pending;
+    }
+    const request = introspect(token)
+      .then((outcome) => {
+        remember(key, outcome);
+        return outcome;
+      })
+      .finally(() => inFlight.delete(key));
+    inFlight.set(key, request);
+    return request;
+  }
+
+  return {
+    stats,
+    cacheKeys: () => [...cache.keys()],
+    async verify(token: string): Promise<Principal> {
+      assertTokenShape(token);
+      const outcome = await lookup(token);
+      // A fresh error per caller: waiters of one request never share a mutable object.
+      if ('rejection' in outcome) throw new InvalidToken(outcome.rejection);
+      return outcome.principal;
+    },
+  };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
