@@ -9,7 +9,7 @@ import { jsonErrors, notFound } from './errors.ts';
 import type { Secrets } from './keys.ts';
 import { interactionRoutes } from './interactions/routes.ts';
 import { createProvider } from './provider.ts';
-import type { Store } from './store/sqlite.ts';
+import type { Store } from './store/types.ts';
 
 export type Idp = { app: Koa; provider: Provider };
 
@@ -30,6 +30,20 @@ export function createApp(config: IdpConfig, secrets: Secrets, store: Store, log
       const status = ctx.status;
       log[status >= 500 ? 'error' : 'info']({ method: ctx.method, path: pathOnly(ctx.originalUrl), status, ms: +(performance.now() - started).toFixed(1) }, 'request');
     }
+  });
+
+  // Defaults for every response, so oidc-provider's own HTML (the auto-submitting form_post page of
+  // /session/end without a session, for instance) is covered too: never framed, no referrer, no
+  // sniffing. oidc-provider adds the hash of its one inline script to `script-src`; 'self' serves no
+  // script at all here. renderPage replaces the CSP with its own (nonce) policy.
+  app.use((ctx, next) => {
+    ctx.set({
+      'Content-Security-Policy': "default-src 'none'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+      'X-Frame-Options': 'DENY',
+      'Referrer-Policy': 'no-referrer',
+      'X-Content-Type-Options': 'nosniff',
+    });
+    return next();
   });
 
   // Every URL the IDP prints (discovery, redirects, cookies' scope) uses the issuer's public origin,

@@ -7,7 +7,14 @@ export type IdpConfig = Readonly<{
   /** The one issuer every token carries; also the public origin the IDP answers with. */
   issuer: string;
   dataDir: string;
-  /** Admin API bearer token; generated into the data dir when unset. */
+  /**
+   * `postgres://...`: the store shared by every replica (clients, tokens, sessions, accounts, signing
+   * and cookie keys). Unset: one SQLite file in the data dir.
+   */
+  databaseUrl: string | undefined;
+  /** Connections each replica keeps to PostgreSQL. */
+  databasePoolSize: number;
+  /** Admin API bearer token; generated into the data dir when unset (required with PostgreSQL). */
   adminToken: string | undefined;
   /** Client ids that may introspect any client's tokens; every other client only its own. */
   introspectors: readonly string[];
@@ -27,12 +34,23 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IdpConfig {
   const port = env.port('PORT', 4000);
   const issuer = env.url('IDP_ISSUER', `http://localhost:${port}/oauth`).href.replace(/\/$/, '');
   if (new URL(issuer).search || new URL(issuer).hash) throw new TypeError('IDP_ISSUER must not have a query or fragment');
+  const databaseUrl = env.secret('IDP_DATABASE_URL');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new TypeError('IDP_DATABASE_URL must be a postgres:// (or postgresql://) URL; leave it unset for SQLite');
+  }
+  const adminToken = env.secret('IDP_ADMIN_TOKEN');
+  if (databaseUrl !== undefined && adminToken === undefined) {
+    // A generated token would live in one replica's data dir: every replica must accept the same one.
+    throw new TypeError('IDP_ADMIN_TOKEN or IDP_ADMIN_TOKEN_FILE must be set when IDP_DATABASE_URL is set (replicas share one admin token)');
+  }
   return Object.freeze({
     port,
     host: env.optional('HOST'),
     issuer,
     dataDir: resolve(env.string('IDP_DATA_DIR', './.data/idp')),
-    adminToken: env.secret('IDP_ADMIN_TOKEN'),
+    databaseUrl,
+    databasePoolSize: env.integer('IDP_DATABASE_POOL_SIZE', 10, { min: 1, max: 1000 }),
+    adminToken,
     introspectors: Object.freeze(env.string('IDP_INTROSPECTORS', 'service-introspector').split(',').map((s) => s.trim()).filter(Boolean)),
     firstPartyClients: Object.freeze(env.string('IDP_FIRST_PARTY_CLIENTS', 'solutrix-web').split(',').map((s) => s.trim()).filter(Boolean)),
     accessTokenFormat: env.oneOf('ACCESS_TOKEN_FORMAT', ['opaque', 'jwt'] as const, 'opaque'),

@@ -1,32 +1,38 @@
 import { createServer } from 'node:http';
-import { join } from 'node:path';
 import { createLogger } from '../../lib/log.ts';
 import { exitOnSignal, listen } from '../../lib/server.ts';
 import { createApp } from './app.ts';
 import { loadConfig } from './config.ts';
-import { loadSecrets } from './keys.ts';
-import { openSqliteStore } from './store/sqlite.ts';
+import { loadSecrets, loadSharedSecrets } from './keys.ts';
+import { openStore } from './store/index.ts';
 
 const log = createLogger('idp');
 const config = loadConfig();
-const secrets = await loadSecrets(config.dataDir, { adminToken: config.adminToken });
-const store = openSqliteStore(join(config.dataDir, 'idp.sqlite'));
+const store = await openStore(config, { onError: (err) => log.warn({ err }, 'idle database connection failed') });
+// With a shared store (PostgreSQL) config guarantees an admin token: replicas must agree on it.
+const secrets = store.settings
+  ? await loadSharedSecrets(store.settings, config.adminToken!)
+  : await loadSecrets(config.dataDir, { adminToken: config.adminToken });
 const { app } = createApp(config, secrets, store, log);
 
+// In the background: a purge never delays a request, and one still running is not started again.
+let purging: Promise<void> | undefined;
 const purge = setInterval(() => {
-  try {
-    const purged = store.purgeExpired();
-    if (purged) log.debug({ purged }, 'purged expired rows');
-  } catch (err) {
-    log.error({ err }, 'purge failed');
-  }
+  purging ??= store
+    .purgeExpired()
+    .then((purged) => {
+      if (purged) log.debug({ purged }, 'purged expired rows');
+    })
+    .catch((err: unknown) => log.error({ err }, 'purge failed'))
+    .finally(() => (purging = undefined));
 }, 60_000).unref();
 
 const server = createServer(app.callback());
 const port = await listen(server, config.port, config.host);
 if (secrets.adminTokenFile) log.info({ file: secrets.adminTokenFile }, 'admin token is in this file (IDP_ADMIN_TOKEN was not set)');
-log.info({ port, issuer: config.issuer, dataDir: config.dataDir }, 'idp listening');
-exitOnSignal(server, log, () => {
+log.info({ port, issuer: config.issuer, store: config.databaseUrl ? 'postgres' : 'sqlite', dataDir: config.dataDir }, 'idp listening');
+exitOnSignal(server, log, async () => {
   clearInterval(purge);
-  store.close();
+  await purging;
+  await store.close();
 });

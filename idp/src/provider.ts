@@ -2,7 +2,7 @@ import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'o
 import type { IdpConfig } from './config.ts';
 import type { Secrets } from './keys.ts';
 import { errorView, loggedOutView, logoutView, renderPage } from './interactions/views.ts';
-import type { Store } from './store/sqlite.ts';
+import type { Store } from './store/types.ts';
 
 /** Scopes this IDP offers. `service.api` is the Service API's permission, for machines and users alike. */
 export const SCOPES = ['openid', 'offline_access', 'profile', 'email', 'service.api'] as const;
@@ -19,7 +19,7 @@ export function createProvider(config: IdpConfig, secrets: Secrets, store: Store
     routes: { introspection: '/introspect', revocation: '/revoke', jwks: '/jwks.json' },
     pkce: { required: () => true },
     async findAccount(_ctx, sub) {
-      const account = store.accounts.findBySub(sub);
+      const account = await store.accounts.findBySub(sub);
       if (!account) return undefined;
       return {
         accountId: account.sub,

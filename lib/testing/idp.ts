@@ -13,28 +13,31 @@ export type TestIdp = Service & {
   restart(signal?: NodeJS.Signals): Promise<TestIdp>;
 };
 
-/** A real IDP process on a free port with a fresh data dir (unless given one). */
-export async function startIdp(options: { dataDir?: string; env?: Record<string, string>; port?: number } = {}): Promise<TestIdp> {
+/**
+ * A real IDP process on a free port with a fresh data dir (unless given one). The issuer is
+ * `http://127.0.0.1:<port>/oauth` unless given: replicas share one issuer (any replica's URL) and
+ * answer every request as that issuer, whichever port it reached.
+ */
+export async function startIdp(
+  options: { dataDir?: string; env?: Record<string, string>; port?: number; issuer?: string } = {},
+): Promise<TestIdp> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'idp-test-'));
   const env = { IDP_DATA_DIR: dataDir, IDP_ADMIN_TOKEN: randomBytes(24).toString('base64url'), ...options.env };
-  const service = await startWithIssuer(env, options.port);
+  const port = options.port ?? (await freePort());
+  const issuer = options.issuer ?? options.env?.IDP_ISSUER ?? `http://127.0.0.1:${port}/oauth`;
+  const service = await startService('idp/src/main.ts', { ...env, IDP_ISSUER: issuer }, port);
   const idp: TestIdp = {
     ...service,
-    issuer: `${service.origin}/oauth`,
+    issuer,
     adminToken: env.IDP_ADMIN_TOKEN,
     dataDir,
     env,
     async restart(signal) {
       await service.stop(signal);
-      return startIdp({ dataDir, env, port: service.port });
+      return startIdp({ dataDir, env, port: service.port, issuer });
     },
   };
   return idp;
-}
-
-async function startWithIssuer(env: Record<string, string>, port?: number): Promise<Service> {
-  port ??= await freePort();
-  return startService('idp/src/main.ts', { IDP_ISSUER: `http://127.0.0.1:${port}/oauth`, ...env }, port);
 }
 
 export type RegisteredClient = { client_id: string; client_secret: string; [key: string]: unknown };

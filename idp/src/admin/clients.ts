@@ -4,7 +4,7 @@ import type Provider from 'oidc-provider';
 import type { AdapterPayload } from 'oidc-provider';
 import { HttpError, invalidClientMetadata, notFound } from '../errors.ts';
 import { SCOPES } from '../provider.ts';
-import type { Store } from '../store/sqlite.ts';
+import type { Store } from '../store/types.ts';
 import { readJsonObject } from '../body.ts';
 
 const GRANT_TYPES = new Set(['client_credentials', 'authorization_code', 'refresh_token']);
@@ -109,21 +109,21 @@ export function clientRoutes(provider: Provider, store: Store, now = () => Math.
       const secret = newSecret();
       const client = { ...metadata, client_secret: secret };
       await validate(client);
-      if (!store.createClient(metadata.client_id as string, client)) {
+      if (!(await store.createClient(metadata.client_id as string, client))) {
         throw new HttpError(409, 'invalid_client_metadata', `a client named "${metadata.client_id}" already exists`);
       }
       ctx.status = 201;
       ctx.set('Location', `${ctx.path}/${encodeURIComponent(metadata.client_id as string)}`);
       ctx.body = { ...view(client), client_secret: secret };
     },
-    list(ctx: Context) {
-      ctx.body = { clients: store.listClients().map(view) };
+    async list(ctx: Context) {
+      ctx.body = { clients: (await store.listClients()).map(view) };
     },
     async get(ctx: Context, clientId: string) {
       ctx.body = view(await find(clientId));
     },
     async remove(ctx: Context, clientId: string) {
-      if (!CLIENT_ID.test(clientId) || !store.deleteClient(clientId)) throw notFound(`no client "${clientId}"`);
+      if (!CLIENT_ID.test(clientId) || !(await store.deleteClient(clientId))) throw notFound(`no client "${clientId}"`);
       ctx.status = 204;
     },
     async rotateSecret(ctx: Context, clientId: string) {

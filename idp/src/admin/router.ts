@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import { notFound } from '../errors.ts';
-import type { Store } from '../store/sqlite.ts';
+import type { Store } from '../store/types.ts';
 import { requireAdminToken } from './auth.ts';
 import { clientRoutes, methodNotAllowed } from './clients.ts';
 import { userRoutes } from './users.ts';

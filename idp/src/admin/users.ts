@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Context } from 'koa';
 import { HttpError, invalidRequest, notFound } from '../errors.ts';
 import { hashPassword } from '../passwords.ts';
-import type { Account, Store } from '../store/sqlite.ts';
+import type { Account, Store } from '../store/types.ts';
 import { readJsonObject } from '../body.ts';
 
 const USERNAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -42,21 +42,21 @@ export function userRoutes(store: Store, now = () => Math.floor(Date.now() / 100
         email,
         createdAt: now(),
       };
-      if (!store.accounts.create(account)) throw new HttpError(409, 'invalid_request', `a user named "${username}" already exists`);
+      if (!(await store.accounts.create(account))) throw new HttpError(409, 'invalid_request', `a user named "${username}" already exists`);
       ctx.status = 201;
       ctx.set('Location', `${ctx.path}/${username}`);
       ctx.body = view(account);
     },
-    list(ctx: Context) {
-      ctx.body = { users: store.accounts.list().map(view) };
+    async list(ctx: Context) {
+      ctx.body = { users: (await store.accounts.list()).map(view) };
     },
-    get(ctx: Context, username: string) {
-      const account = store.accounts.findByUsername(username);
+    async get(ctx: Context, username: string) {
+      const account = await store.accounts.findByUsername(username);
       if (!account) throw notFound(`no user "${username}"`);
       ctx.body = view(account);
     },
-    remove(ctx: Context, username: string) {
-      if (!store.accounts.remove(username)) throw notFound(`no user "${username}"`);
+    async remove(ctx: Context, username: string) {
+      if (!(await store.accounts.remove(username))) throw notFound(`no user "${username}"`);
       ctx.status = 204;
     },
   };

@@ -5,7 +5,7 @@ import type { InteractionResults } from 'oidc-provider';
 import { readForm } from '../body.ts';
 import { HttpError } from '../errors.ts';
 import { DUMMY_HASH, verifyPassword } from '../passwords.ts';
-import type { Store } from '../store/sqlite.ts';
+import type { Store } from '../store/types.ts';
 import { consentView, loginView, renderPage } from './views.ts';
 
 const PATH = /^\/interaction\/([A-Za-z0-9_-]{1,64})(?:\/(login|confirm|abort))?$/;
@@ -90,7 +90,7 @@ export function interactionRoutes(provider: Provider, store: Store, { issuerOrig
       ctx.set('Retry-After', '60');
       return renderPage(ctx, 'Sign in', loginView(uid!, clientName, { username, error: 'Too many failed attempts. Wait a minute and try again.' }), 429);
     }
-    const account = username ? store.accounts.findByUsername(username) : undefined;
+    const account = username ? await store.accounts.findByUsername(username) : undefined;
     const valid = await verifyPassword(password, account?.passwordHash ?? DUMMY_HASH);
     if (!account || !valid) {
       if (seen) seen.count += 1;

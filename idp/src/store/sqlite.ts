@@ -2,43 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
-
-/**
- * oidc-provider storage over one SQLite file. Every model lives in one table keyed by (model, id);
- * the columns beside the JSON payload exist only to be looked up by: grant (revokeByGrantId), session
- * uid, user code, client (deleting a client removes everything issued to it) and expiry (purge).
- * WAL + prepared statements: a token lookup is a single indexed read.
- */
-export type Store = {
-  adapter: (model: string) => Adapter;
-  /** Registers a client unless its id is taken; false when it is. */
-  createClient(clientId: string, metadata: AdapterPayload): boolean;
-  /** Every registered client's metadata, oldest first. */
-  listClients(): AdapterPayload[];
-  /** Removes the client and every artefact issued to it (tokens, codes, grants, sessions' grants). */
-  deleteClient(clientId: string): boolean;
-  accounts: AccountStore;
-  purgeExpired(): number;
-  close(): void;
-};
-
-export type Account = {
-  sub: string;
-  username: string;
-  passwordHash: string;
-  name: string | null;
-  email: string | null;
-  createdAt: number;
-};
-
-/** End users. Usernames are unique; `sub` is a stable random id that survives a username's reuse. */
-export type AccountStore = {
-  create(account: Account): boolean;
-  findBySub(sub: string): Account | undefined;
-  findByUsername(username: string): Account | undefined;
-  list(): Account[];
-  remove(username: string): boolean;
-};
+import type { Account, Store } from './types.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS accounts (
@@ -74,6 +38,12 @@ type AccountRow = { username: string; sub: string; password_hash: string; name: 
 const toAccount = (row: AccountRow | undefined): Account | undefined =>
   row && { sub: row.sub, username: row.username, passwordHash: row.password_hash, name: row.name, email: row.email, createdAt: row.created_at };
 
+/**
+ * oidc-provider storage over one SQLite file: the embedded default for one IDP process. Every model
+ * lives in one table keyed by (model, id); the columns beside the JSON payload exist only to be looked
+ * up by: grant (revokeByGrantId), session uid, user code, client (deleting a client removes everything
+ * issued to it) and expiry (purge). WAL + prepared statements: a token lookup is a single indexed read.
+ */
 export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const db = new Database(file);
@@ -153,17 +123,19 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
         },
       };
     },
-    createClient: (clientId, metadata) => stmt.createClient.run(clientId, JSON.stringify(metadata), now()).changes === 1,
-    listClients: () => stmt.listClients.all().map((row) => JSON.parse(row.payload) as AdapterPayload),
-    deleteClient: (clientId) => deleteClient(clientId),
+    createClient: async (clientId, metadata) => stmt.createClient.run(clientId, JSON.stringify(metadata), now()).changes === 1,
+    listClients: async () => stmt.listClients.all().map((row) => JSON.parse(row.payload) as AdapterPayload),
+    deleteClient: async (clientId) => deleteClient(clientId),
     accounts: {
-      create: (account) => stmt.createAccount.run(account).changes === 1,
-      findBySub: (sub) => toAccount(stmt.accountBySub.get(sub)),
-      findByUsername: (username) => toAccount(stmt.accountByUsername.get(username)),
-      list: () => stmt.listAccounts.all().map((row) => toAccount(row)!),
-      remove: (username) => stmt.deleteAccount.run(username).changes === 1,
+      create: async (account) => stmt.createAccount.run(account).changes === 1,
+      findBySub: async (sub) => toAccount(stmt.accountBySub.get(sub)),
+      findByUsername: async (username) => toAccount(stmt.accountByUsername.get(username)),
+      list: async () => stmt.listAccounts.all().map((row) => toAccount(row)!),
+      remove: async (username) => stmt.deleteAccount.run(username).changes === 1,
     },
-    purgeExpired: () => stmt.purge.run(seconds()).changes,
-    close: () => db.close(),
+    purgeExpired: async () => stmt.purge.run(seconds()).changes,
+    close: async () => {
+      db.close();
+    },
   };
 }

@@ -1,0 +1,257 @@
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import pg from 'pg';
+import type { Account, Store } from './types.ts';
+
+// The same tables as the SQLite store. Payloads are TEXT, not JSONB: oidc-provider keeps request
+// parameters (e.g. `state`) in Interaction payloads and JSONB rejects `\u0000`. Times are the
+// database's (`now()`), never a replica's clock: replicas' clocks differ. `consumed` is a column
+// merged into the payload on read, so consuming needs no read-modify-write of the JSON text.
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS accounts (
+  username      TEXT PRIMARY KEY,
+  sub           TEXT NOT NULL UNIQUE,
+  password_hash TEXT NOT NULL,
+  name          TEXT,
+  email         TEXT,
+  created_at    BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS oidc (
+  model      TEXT NOT NULL,
+  id         TEXT NOT NULL,
+  payload    TEXT NOT NULL,
+  grant_id   TEXT,
+  uid        TEXT,
+  user_code  TEXT,
+  client_id  TEXT,
+  expires_at TIMESTAMPTZ,
+  consumed   BIGINT,
+  created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+  PRIMARY KEY (model, id)
+);
+CREATE INDEX IF NOT EXISTS oidc_grant ON oidc (grant_id) WHERE grant_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS oidc_uid ON oidc (uid) WHERE uid IS NOT NULL;
+CREATE INDEX IF NOT EXISTS oidc_user_code ON oidc (user_code) WHERE user_code IS NOT NULL;
+CREATE INDEX IF NOT EXISTS oidc_client ON oidc (client_id) WHERE client_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS oidc_expires ON oidc (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS idp_settings (
+  name       TEXT PRIMARY KEY,
+  value      TEXT NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+`;
+
+/** Any constant works as long as every replica uses the same one: it names "the IDP's migration". */
+const MIGRATION_LOCK = 4_171_952_381;
+const PURGE_BATCH = 1000;
+const LIVE = '(expires_at IS NULL OR expires_at > now())';
+
+type Row = { payload: string; consumed: string | null };
+type AccountRow = { username: string; sub: string; password_hash: string; name: string | null; email: string | null; created_at: string };
+
+const toAccount = (row: AccountRow | undefined): Account | undefined =>
+  row && { sub: row.sub, username: row.username, passwordHash: row.password_hash, name: row.name, email: row.email, createdAt: Number(row.created_at) };
+
+const toPayload = (row: Row | undefined): AdapterPayload | undefined => {
+  if (!row) return undefined;
+  const payload = JSON.parse(row.payload) as AdapterPayload;
+  return row.consumed === null ? payload : { ...payload, consumed: Number(row.consumed) };
+};
+
+// PostgreSQL TEXT cannot hold NUL: such a key was never stored, and asking for it must not be a 500.
+const storable = (key: string) => !key.includes('\0');
+
+export type PostgresStoreOptions = {
+  /** Connections per replica. */
+  poolSize?: number;
+  /** Errors of idle connections (a restarted server, a dropped link); without a handler they crash the process. */
+  onError?: (err: Error) => void;
+  /** How long start-up waits for a server that is still starting or not yet reachable. */
+  connectTimeoutMs?: number;
+};
+
+/**
+ * oidc-provider storage over PostgreSQL, shared by any number of IDP replicas. The schema is created
+ * on start-up inside a transaction holding an advisory lock, so replicas starting together take
+ * turns. Hot statements are named (prepared once per connection).
+ */
+export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<Store> {
+  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, application_name: 'idp' });
+  const onError = options.onError ?? (() => {});
+  pool.on('error', onError);
+  try {
+    await migrate(pool, options.connectTimeoutMs ?? 15_000);
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw new Error(`cannot prepare the PostgreSQL database ${describe(url)}: ${(err as Error).message}`, { cause: err });
+  }
+
+  const query = async <R extends pg.QueryResultRow>(name: string, text: string, values: unknown[]) =>
+    pool.query<R>({ name: `idp_${name}`, text, values });
+  const one = async (name: string, text: string, values: unknown[]) => toPayload((await query<Row>(name, text, values)).rows[0]);
+
+  return {
+    adapter(model: string): Adapter {
+      return {
+        async upsert(id, payload, expiresIn) {
+          await query(
+            'upsert',
+            `INSERT INTO oidc (model, id, payload, grant_id, uid, user_code, client_id, expires_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8::float8 * interval '1 second', now())
+             ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
+               user_code = excluded.user_code, client_id = excluded.client_id, expires_at = excluded.expires_at, consumed = NULL`,
+            [
+              model,
+              id,
+              JSON.stringify(payload),
+              payload.grantId ?? null,
+              payload.uid ?? null,
+              payload.userCode ?? null,
+              model === 'Client' ? null : (payload.clientId ?? null),
+              typeof expiresIn === 'number' ? expiresIn : null,
+            ],
+          );
+        },
+        async find(id) {
+          if (!storable(id)) return undefined;
+          return one('find', `SELECT payload, consumed FROM oidc WHERE model = $1 AND id = $2 AND ${LIVE}`, [model, id]);
+        },
+        async findByUid(uid) {
+          if (!storable(uid)) return undefined;
+          return one('find_by_uid', `SELECT payload, consumed FROM oidc WHERE model = $1 AND uid = $2 AND ${LIVE}`, [model, uid]);
+        },
+        async findByUserCode(userCode) {
+          if (!storable(userCode)) return undefined;
+          return one('find_by_user_code', `SELECT payload, consumed FROM oidc WHERE model = $1 AND user_code = $2 AND ${LIVE}`, [model, userCode]);
+        },
+        async consume(id) {
+          if (!storable(id)) return;
+          await query('consume', `UPDATE oidc SET consumed = floor(extract(epoch FROM now())) WHERE model = $1 AND id = $2`, [model, id]);
+        },
+        async destroy(id) {
+          if (!storable(id)) return;
+          await query('destroy', 'DELETE FROM oidc WHERE model = $1 AND id = $2', [model, id]);
+        },
+        async revokeByGrantId(grantId) {
+          if (!storable(grantId)) return;
+          await query('revoke_by_grant_id', 'DELETE FROM oidc WHERE model = $1 AND grant_id = $2', [model, grantId]);
+        },
+      };
+    },
+    async createClient(clientId, metadata) {
+      const { rowCount } = await pool.query(
+        `INSERT INTO oidc (model, id, payload, created_at) VALUES ('Client', $1, $2, now()) ON CONFLICT (model, id) DO NOTHING`,
+        [clientId, JSON.stringify(metadata)],
+      );
+      return rowCount === 1;
+    },
+    async listClients() {
+      const { rows } = await pool.query<{ payload: string }>(`SELECT payload FROM oidc WHERE model = 'Client' ORDER BY created_at, id`);
+      return rows.map((row) => JSON.parse(row.payload) as AdapterPayload);
+    },
+    async deleteClient(clientId) {
+      if (!storable(clientId)) return false;
+      // One statement, so one transaction: the client and what was issued to it go together.
+      const { rows } = await pool.query<{ deleted: number }>(
+        `WITH client AS (DELETE FROM oidc WHERE model = 'Client' AND id = $1 RETURNING id),
+              issued AS (DELETE FROM oidc WHERE model <> 'Client' AND client_id IN (SELECT id FROM client))
+         SELECT count(*)::int AS deleted FROM client`,
+        [clientId],
+      );
+      return rows[0]!.deleted > 0;
+    },
+    accounts: {
+      async create(account) {
+        const { rowCount } = await pool.query(
+          `INSERT INTO accounts (username, sub, password_hash, name, email, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+          [account.username, account.sub, account.passwordHash, account.name, account.email, account.createdAt],
+        );
+        return rowCount === 1;
+      },
+      async findBySub(sub) {
+        if (!storable(sub)) return undefined;
+        return toAccount((await query<AccountRow>('account_by_sub', 'SELECT * FROM accounts WHERE sub = $1', [sub])).rows[0]);
+      },
+      async findByUsername(username) {
+        if (!storable(username)) return undefined;
+        return toAccount((await query<AccountRow>('account_by_username', 'SELECT * FROM accounts WHERE username = $1', [username])).rows[0]);
+      },
+      async list() {
+        const { rows } = await pool.query<AccountRow>('SELECT * FROM accounts ORDER BY created_at, username');
+        return rows.map((row) => toAccount(row)!);
+      },
+      async remove(username) {
+        if (!storable(username)) return false;
+        return (await pool.query('DELETE FROM accounts WHERE username = $1', [username])).rowCount === 1;
+      },
+    },
+    async purgeExpired() {
+      // In batches, skipping rows another replica is purging: no long lock, no two replicas waiting on each other.
+      let purged = 0;
+      for (;;) {
+        const { rowCount } = await query(
+          'purge',
+          `DELETE FROM oidc o USING (SELECT model, id FROM oidc WHERE expires_at <= now() LIMIT ${PURGE_BATCH} FOR UPDATE SKIP LOCKED) expired
+           WHERE o.model = expired.model AND o.id = expired.id`,
+          [],
+        );
+        purged += rowCount ?? 0;
+        if ((rowCount ?? 0) < PURGE_BATCH) return purged;
+      }
+    },
+    settings: {
+      async getOrCreate(name, create) {
+        const read = async () => (await pool.query<{ value: string }>('SELECT value FROM idp_settings WHERE name = $1', [name])).rows[0]?.value;
+        const existing = await read();
+        if (existing !== undefined) return existing;
+        // Whoever inserts first wins; the others' values are dropped and everyone reads the winner's.
+        // Each statement is its own READ COMMITTED transaction, so the re-read sees the winner's commit.
+        await pool.query('INSERT INTO idp_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, await create()]);
+        const stored = await read();
+        if (stored === undefined) throw new Error(`setting ${name} vanished while being created`);
+        return stored;
+      },
+    },
+    close: () => pool.end(),
+  };
+}
+
+async function migrate(pool: pg.Pool, connectTimeoutMs: number): Promise<void> {
+  // One client for the whole transaction: separate pool.query calls may land on different connections.
+  const client = await connect(pool, connectTimeoutMs);
+  try {
+    await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await client.query(SCHEMA);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** Waits for a server that is starting (57P03) or not listening yet, as replicas starting beside it will. */
+async function connect(pool: pg.Pool, timeoutMs: number): Promise<pg.PoolClient> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await pool.connect();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      const transient = code === 'ECONNREFUSED' || code === '57P03' || code === 'ENOTFOUND' || code === 'EAI_AGAIN';
+      if (!transient || Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
+/** host:port/database of a connection string, without its password. */
+function describe(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}${parsed.port ? `:${parsed.port}` : ''}${parsed.pathname}`;
+  } catch {
+    return '(unparsable IDP_DATABASE_URL)';
+  }
+}

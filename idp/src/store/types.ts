@@ -1,0 +1,49 @@
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+
+/**
+ * Everything the IDP keeps: oidc-provider's models (one adapter per model), clients, end users.
+ * Promise-returning throughout so a network database fits behind it; the SQLite adapter answers
+ * from prepared statements, the PostgreSQL one from a connection pool.
+ */
+export type Store = {
+  adapter: (model: string) => Adapter;
+  /** Registers a client unless its id is taken; false when it is. */
+  createClient(clientId: string, metadata: AdapterPayload): Promise<boolean>;
+  /** Every registered client's metadata, oldest first. */
+  listClients(): Promise<AdapterPayload[]>;
+  /** Removes the client and every artefact issued to it (tokens, codes, grants, sessions' grants). */
+  deleteClient(clientId: string): Promise<boolean>;
+  accounts: AccountStore;
+  /** Deletes expired rows; returns how many. */
+  purgeExpired(): Promise<number>;
+  /**
+   * Present when several replicas share this store: the settings every replica must agree on
+   * (signing keys, cookie keys) live here instead of in a replica's data dir.
+   */
+  settings?: SettingsStore;
+  close(): Promise<void>;
+};
+
+export type Account = {
+  sub: string;
+  username: string;
+  passwordHash: string;
+  name: string | null;
+  email: string | null;
+  createdAt: number;
+};
+
+/** End users. Usernames are unique; `sub` is a stable random id that survives a username's reuse. */
+export type AccountStore = {
+  create(account: Account): Promise<boolean>;
+  findBySub(sub: string): Promise<Account | undefined>;
+  findByUsername(username: string): Promise<Account | undefined>;
+  list(): Promise<Account[]>;
+  remove(username: string): Promise<boolean>;
+};
+
+/** Shared key/value settings, written once: the first writer wins and everyone reads its value. */
+export type SettingsStore = {
+  /** The stored value of `name`, or `create()`'s result stored now if there was none. */
+  getOrCreate(name: string, create: () => Promise<string>): Promise<string>;
+};

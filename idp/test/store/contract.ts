@@ -1,0 +1,255 @@
+// The store contract, one suite for every store. A fixture supplies the store and a way to move time:
+// the SQLite store takes an injected clock the fixture moves; the PostgreSQL store reads the database's
+// now(), so its fixture moves the stored times back instead (the same thing, seen from a row).
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import type { AdapterPayload } from 'oidc-provider';
+import type { Store } from '../../src/store/types.ts';
+
+export type StoreFixture = {
+  store: Store;
+  /** Moves the store's notion of "now" forward by whole seconds. */
+  advance(seconds: number): Promise<void>;
+  /** The store's current time in whole seconds (what `consume` records). */
+  nowSeconds(): Promise<number>;
+  /** Closes the store and opens it again over the same data. */
+  reopen(): Promise<Store>;
+  /** Closes the store and removes its data. */
+  close(): Promise<void>;
+};
+
+const token = (extra: AdapterPayload = {}): AdapterPayload => ({ kind: 'ClientCredentials', jti: 'x', clientId: 'client-a', scope: 'service.api', ...extra });
+
+export function storeContract(name: string, open: () => Promise<StoreFixture>): void {
+  describe(`${name} store contract`, () => {
+    let fixture: StoreFixture;
+    let store: Store;
+    const advance = (seconds: number) => fixture.advance(seconds);
+    beforeEach(async () => {
+      fixture = await open();
+      store = fixture.store;
+    });
+    afterEach(() => fixture.close());
+
+    describe(`${name} store adapter`, () => {
+      test('upsert then find returns the payload as stored', async () => {
+        const adapter = store.adapter('ClientCredentials');
+        const payload = token({ jti: 'tok-1' });
+        await adapter.upsert('tok-1', payload, 600);
+        assert.deepEqual(await adapter.find('tok-1'), payload);
+      });
+
+      test('find returns undefined for an unknown id and for the same id under another model', async () => {
+        await store.adapter('ClientCredentials').upsert('tok-1', token(), 600);
+        assert.equal(await store.adapter('ClientCredentials').find('nope'), undefined);
+        assert.equal(await store.adapter('AccessToken').find('tok-1'), undefined);
+      });
+
+      test('an id containing NUL is simply not found (no error), and nothing is destroyed', async () => {
+        const adapter = store.adapter('AccessToken');
+        await adapter.upsert('t1', token(), 600);
+        assert.equal(await adapter.find('t1\0'), undefined);
+        assert.equal(await adapter.findByUid('u\0'), undefined);
+        assert.equal(await adapter.findByUserCode('c\0'), undefined);
+        await adapter.destroy('t1\0');
+        await adapter.consume('t1\0');
+        await adapter.revokeByGrantId('g\0');
+        assert.deepEqual(await adapter.find('t1'), token());
+        assert.equal(await store.accounts.findBySub('s\0'), undefined);
+        assert.equal(await store.accounts.findByUsername('u\0'), undefined);
+      });
+
+      test('a payload with NUL and other odd characters in a request parameter round-trips', async () => {
+        const adapter = store.adapter('Interaction');
+        const payload = { uid: 'i-1', params: { state: 'a\u0000b\u2028c"\\\ud83d\ude00', client_id: 'web' }, exp: 1 };
+        await adapter.upsert('i-1', payload, 600);
+        assert.deepEqual(await adapter.find('i-1'), payload);
+      });
+
+      test('upsert of an existing id replaces its payload', async () => {
+        const adapter = store.adapter('Grant');
+        await adapter.upsert('g1', { clientId: 'a', accountId: 'u1' }, 600);
+        await adapter.upsert('g1', { clientId: 'a', accountId: 'u2' }, 600);
+        assert.deepEqual(await adapter.find('g1'), { clientId: 'a', accountId: 'u2' });
+      });
+
+      test('a row is found until its expiry and not from the second it expires', async () => {
+        const adapter = store.adapter('ClientCredentials');
+        await adapter.upsert('tok-1', token(), 10);
+        await advance(9);
+        assert.ok(await adapter.find('tok-1'), 'still live one second before expiry');
+        await advance(1);
+        assert.equal(await adapter.find('tok-1'), undefined, 'expired when now == expires');
+        await advance(1000);
+        assert.equal(await adapter.find('tok-1'), undefined);
+      });
+
+      test('upsert again renews the expiry', async () => {
+        const adapter = store.adapter('Session');
+        await adapter.upsert('s1', { uid: 'u1' }, 10);
+        await advance(9);
+        await adapter.upsert('s1', { uid: 'u1' }, 10);
+        await advance(9);
+        assert.deepEqual(await adapter.find('s1'), { uid: 'u1' });
+      });
+
+      test('a row upserted without expiresIn never expires', async () => {
+        const adapter = store.adapter('Client');
+        await adapter.upsert('c1', { client_id: 'c1' });
+        await advance(10 * 365 * 24 * 3600);
+        assert.deepEqual(await adapter.find('c1'), { client_id: 'c1' });
+      });
+
+      test('consume sets consumed to the current time in seconds and keeps the rest of the payload', async () => {
+        const adapter = store.adapter('AuthorizationCode');
+        await adapter.upsert('code-1', { clientId: 'a', grantId: 'g1' }, 60);
+        await advance(5);
+        const before = await fixture.nowSeconds();
+        await adapter.consume('code-1');
+        const after = await fixture.nowSeconds();
+        const { consumed, ...rest } = (await adapter.find('code-1'))!;
+        assert.deepEqual(rest, { clientId: 'a', grantId: 'g1' });
+        assert.equal(typeof consumed, 'number');
+        assert.ok(before <= (consumed as number) && (consumed as number) <= after, `${before} <= ${consumed} <= ${after}`);
+      });
+
+      test('a consumed row upserted again without consumed is no longer consumed', async () => {
+        const adapter = store.adapter('RefreshToken');
+        await adapter.upsert('r1', { clientId: 'a' }, 60);
+        await adapter.consume('r1');
+        await adapter.upsert('r1', { clientId: 'a', rotated: true }, 60);
+        assert.deepEqual(await adapter.find('r1'), { clientId: 'a', rotated: true });
+      });
+
+      test('destroy removes only that row', async () => {
+        const adapter = store.adapter('AccessToken');
+        await adapter.upsert('t1', token(), 600);
+        await adapter.upsert('t2', token(), 600);
+        await adapter.destroy('t1');
+        assert.equal(await adapter.find('t1'), undefined);
+        assert.ok(await adapter.find('t2'));
+      });
+
+      test('findByUid finds a Session by its uid and honours expiry', async () => {
+        const adapter = store.adapter('Session');
+        const session = { uid: 'uid-1', accountId: 'alice', exp: 1 };
+        await adapter.upsert('sess-1', session, 30);
+        assert.deepEqual(await adapter.findByUid('uid-1'), session);
+        assert.equal(await adapter.findByUid('uid-2'), undefined);
+        assert.equal(await store.adapter('Interaction').findByUid('uid-1'), undefined, 'uid lookups stay within the model');
+        await advance(30);
+        assert.equal(await adapter.findByUid('uid-1'), undefined);
+      });
+
+      test('findByUserCode finds a DeviceCode by its user code', async () => {
+        const adapter = store.adapter('DeviceCode');
+        const payload = { userCode: 'ABCD-EFGH', clientId: 'tv' };
+        await adapter.upsert('dc-1', payload, 600);
+        assert.deepEqual(await adapter.findByUserCode('ABCD-EFGH'), payload);
+        assert.equal(await adapter.findByUserCode('ZZZZ-ZZZZ'), undefined);
+      });
+
+      test('revokeByGrantId removes only the rows of that model with that grant', async () => {
+        const access = store.adapter('AccessToken');
+        const refresh = store.adapter('RefreshToken');
+        await access.upsert('a1', token({ grantId: 'g1' }), 600);
+        await access.upsert('a2', token({ grantId: 'g2' }), 600);
+        await refresh.upsert('r1', token({ grantId: 'g1' }), 600);
+        await access.revokeByGrantId('g1');
+        assert.equal(await access.find('a1'), undefined);
+        assert.ok(await access.find('a2'), 'another grant is untouched');
+        assert.ok(await refresh.find('r1'), 'another model with the same grant is untouched');
+      });
+    });
+
+    describe(`${name} store clients`, () => {
+      test('createClient registers a client once and returns false when the id is taken', async () => {
+        assert.equal(await store.createClient('c1', { client_id: 'c1', client_secret: 's1' }), true);
+        assert.equal(await store.createClient('c1', { client_id: 'c1', client_secret: 's2' }), false);
+        assert.deepEqual(await store.adapter('Client').find('c1'), { client_id: 'c1', client_secret: 's1' }, 'the first registration wins');
+      });
+
+      test('createClient of the same id at the same moment succeeds exactly once', async () => {
+        const results = await Promise.all([1, 2, 3, 4].map((n) => store.createClient('race', { client_id: 'race', n })));
+        assert.equal(results.filter(Boolean).length, 1);
+      });
+
+      test('listClients returns every client oldest first', async () => {
+        await store.createClient('b', { client_id: 'b' });
+        await advance(1);
+        await store.createClient('a', { client_id: 'a' });
+        assert.deepEqual(await store.listClients(), [{ client_id: 'b' }, { client_id: 'a' }]);
+      });
+
+      test('deleteClient removes the client and every row issued to it, and nothing else', async () => {
+        await store.createClient('c1', { client_id: 'c1' });
+        await store.createClient('c2', { client_id: 'c2' });
+        await store.adapter('ClientCredentials').upsert('t1', token({ clientId: 'c1' }), 600);
+        await store.adapter('Grant').upsert('g1', { clientId: 'c1', accountId: 'u' }, 600);
+        await store.adapter('ClientCredentials').upsert('t2', token({ clientId: 'c2' }), 600);
+        assert.equal(await store.deleteClient('c1'), true);
+        assert.equal(await store.adapter('Client').find('c1'), undefined);
+        assert.equal(await store.adapter('ClientCredentials').find('t1'), undefined);
+        assert.equal(await store.adapter('Grant').find('g1'), undefined);
+        assert.ok(await store.adapter('Client').find('c2'));
+        assert.ok(await store.adapter('ClientCredentials').find('t2'));
+        assert.equal(await store.deleteClient('c1'), false, 'deleting again reports nothing deleted');
+      });
+
+      test('deleteClient of an unknown client deletes nothing, not even tokens naming it', async () => {
+        await store.adapter('ClientCredentials').upsert('t1', token({ clientId: 'ghost' }), 600);
+        assert.equal(await store.deleteClient('ghost'), false);
+        assert.ok(await store.adapter('ClientCredentials').find('t1'));
+      });
+    });
+
+    describe(`${name} store accounts`, () => {
+      const alice = { sub: 'sub-alice', username: 'alice', passwordHash: 'scrypt$x', name: 'Alice', email: 'alice@example.test', createdAt: 1_900_000_000 };
+      const bob = { sub: 'sub-bob', username: 'bob', passwordHash: 'scrypt$y', name: null, email: null, createdAt: 1_900_000_001 };
+
+      test('create stores an account once; a taken username or sub is refused', async () => {
+        assert.equal(await store.accounts.create(alice), true);
+        assert.equal(await store.accounts.create({ ...alice, sub: 'other' }), false, 'same username');
+        assert.equal(await store.accounts.create({ ...alice, username: 'alice2' }), false, 'same sub');
+        assert.deepEqual(await store.accounts.findByUsername('alice'), alice);
+        assert.deepEqual(await store.accounts.findBySub('sub-alice'), alice);
+        assert.equal(await store.accounts.findByUsername('alice2'), undefined);
+      });
+
+      test('list returns accounts oldest first; remove deletes one and reports whether it existed', async () => {
+        await store.accounts.create(bob);
+        await store.accounts.create(alice);
+        assert.deepEqual(await store.accounts.list(), [alice, bob]);
+        assert.equal(await store.accounts.remove('alice'), true);
+        assert.equal(await store.accounts.remove('alice'), false);
+        assert.deepEqual(await store.accounts.list(), [bob]);
+        assert.equal(await store.accounts.findBySub('sub-alice'), undefined);
+      });
+    });
+
+    describe(`${name} store maintenance`, () => {
+      test('purgeExpired removes only expired rows and returns how many', async () => {
+        const adapter = store.adapter('AccessToken');
+        await adapter.upsert('short-1', token(), 10);
+        await adapter.upsert('short-2', token(), 20);
+        await adapter.upsert('long', token(), 1000);
+        await store.adapter('Client').upsert('c1', { client_id: 'c1' });
+        assert.equal(await store.purgeExpired(), 0);
+        await advance(20);
+        assert.equal(await store.purgeExpired(), 2);
+        assert.equal(await store.purgeExpired(), 0);
+        await advance(1000);
+        assert.equal(await store.purgeExpired(), 1);
+        assert.deepEqual(await store.adapter('Client').find('c1'), { client_id: 'c1' }, 'rows without expiry are kept');
+      });
+
+      test('data survives closing and reopening the store', async () => {
+        await store.createClient('c1', { client_id: 'c1', client_secret: 's' });
+        await store.adapter('ClientCredentials').upsert('t1', token({ clientId: 'c1' }), 600);
+        store = await fixture.reopen();
+        assert.deepEqual(await store.listClients(), [{ client_id: 'c1', client_secret: 's' }]);
+        assert.deepEqual(await store.adapter('ClientCredentials').find('t1'), token({ clientId: 'c1' }));
+      });
+    });
+  });
+}

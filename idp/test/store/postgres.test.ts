@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { startPostgres, type TestPostgres } from '../../../lib/testing/postgres.ts';
+import { freePort } from '../../../lib/testing/process.ts';
+import { loadSharedSecrets } from '../../src/keys.ts';
+import { openPostgresStore } from '../../src/store/postgres.ts';
+import type { Store } from '../../src/store/types.ts';
+import { storeContract } from './contract.ts';
+
+// One real server for the file; no skip when it cannot start: the tests fail saying why.
+let server: TestPostgres;
+let url: string;
+let admin: pg.Pool;
+before(async () => {
+  server = await startPostgres();
+  url = await server.createDatabase('contract');
+  admin = new pg.Pool({ connectionString: url, max: 2 });
+});
+after(async () => {
+  await admin?.end();
+  await server?.stop();
+});
+
+// The store reads the database's now(), which a test cannot move: the fixture moves the stored times
+// back instead, which is the same thing as seen from a row.
+storeContract('postgres', async () => {
+  let store = await openPostgresStore(url, { poolSize: 4 });
+  await admin.query('TRUNCATE oidc, accounts, idp_settings');
+  return {
+    get store() {
+      return store;
+    },
+    async advance(seconds) {
+      await admin.query(
+        `UPDATE oidc SET expires_at = expires_at - $1 * interval '1 second', created_at = created_at - $1 * interval '1 second'`,
+        [seconds],
+      );
+    },
+    nowSeconds: async () => (await admin.query<{ now: number }>('SELECT floor(extract(epoch FROM now()))::float8 AS now')).rows[0]!.now,
+    async reopen() {
+      await store.close();
+      store = await openPostgresStore(url, { poolSize: 4 });
+      return store;
+    },
+    close: () => store.close(),
+  };
+});
+
+describe('postgres store, several replicas', () => {
+  test('stores opened at the same moment on an empty database all migrate it and work', async () => {
+    const fresh = await server.createDatabase('race');
+    const stores = await Promise.all(Array.from({ length: 6 }, () => openPostgresStore(fresh, { poolSize: 2 })));
+    try {
+      assert.equal(await stores[0]!.createClient('c1', { client_id: 'c1' }), true);
+      for (const store of stores) assert.deepEqual(await store.listClients(), [{ client_id: 'c1' }]);
+      const client = new pg.Client({ connectionString: fresh });
+      await client.connect();
+      try {
+        const { rows } = await client.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`);
+        assert.deepEqual(rows.map((r) => r.tablename), ['accounts', 'idp_settings', 'oidc']);
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
+  test('a setting created by several stores at once is created once: every store reads the same value', async () => {
+    const fresh = await server.createDatabase('settings_race');
+    const stores = await Promise.all(Array.from({ length: 4 }, () => openPostgresStore(fresh, { poolSize: 2 })));
+    try {
+      let created = 0;
+      const values = await Promise.all(stores.map((s, i) => s.settings!.getOrCreate('k', async () => (created++, `value-${i}`))));
+      assert.equal(new Set(values).size, 1, values.join());
+      assert.ok(created >= 1);
+      assert.equal(await stores[3]!.settings!.getOrCreate('k', async () => assert.fail('not created again')), values[0]);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
+  test('replicas loading their secrets at once share one signing key set and one set of cookie keys', async () => {
+    const fresh = await server.createDatabase('secrets_race');
+    const stores = await Promise.all([1, 2, 3].map(() => openPostgresStore(fresh, { poolSize: 2 })));
+    try {
+      const secrets = await Promise.all(stores.map((s) => loadSharedSecrets(s.settings!, 'shared-admin-token')));
+      for (const s of secrets) {
+        assert.deepEqual(s.jwks, secrets[0]!.jwks);
+        assert.deepEqual(s.cookieKeys, secrets[0]!.cookieKeys);
+        assert.equal(s.adminToken, 'shared-admin-token');
+        assert.equal(s.adminTokenFile, undefined);
+      }
+      assert.equal(secrets[0]!.jwks.keys.length, 1);
+      assert.equal(typeof secrets[0]!.jwks.keys[0]!.d, 'string', 'a private key');
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+});
+
+describe('postgres store, operations', () => {
+  let store: Store;
+  before(async () => {
+    store = await openPostgresStore(url, { poolSize: 2 });
+  });
+  after(() => store?.close());
+
+  test('expiry is the database\'s now() plus expiresIn, not the replica\'s clock', async () => {
+    await store.adapter('AccessToken').upsert('ttl-1', { clientId: 'a' }, 10);
+    const { rows } = await admin.query(
+      `SELECT extract(epoch FROM expires_at - created_at)::float8 AS ttl, abs(extract(epoch FROM created_at - now()))::float8 < 60 AS recent
+       FROM oidc WHERE model = 'AccessToken' AND id = 'ttl-1'`,
+    );
+    assert.deepEqual(rows, [{ ttl: 10, recent: true }]);
+  });
+
+  test('payloads are stored as TEXT, exactly as JSON.stringify wrote them', async () => {
+    const payload = { uid: 'i-2', params: { state: 'x\u0000y' } };
+    await store.adapter('Interaction').upsert('i-2', payload, 60);
+    const { rows } = await admin.query(`SELECT payload, pg_typeof(payload)::text AS type FROM oidc WHERE model = 'Interaction' AND id = 'i-2'`);
+    assert.deepEqual(rows, [{ payload: JSON.stringify(payload), type: 'text' }]);
+  });
+
+  test('a dropped idle connection is reported to onError, not a crash, and the store goes on working', async () => {
+    const errors: Error[] = [];
+    const own = await openPostgresStore(url, { poolSize: 2, onError: (err) => errors.push(err) });
+    try {
+      await own.listClients(); // leaves an idle connection in the pool
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'idp' AND pid <> pg_backend_pid() AND state = 'idle'`);
+      for (let i = 0; i < 50 && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(errors.length >= 1, 'onError saw the terminated connection');
+      assert.ok(Array.isArray(await own.listClients()), 'a new connection serves the next query');
+    } finally {
+      await own.close();
+    }
+  });
+
+  test('an unreachable server fails start-up with a message naming host and database, never the password', async () => {
+    const port = await freePort();
+    await assert.rejects(
+      openPostgresStore(`postgres://idp:s3cret-password@127.0.0.1:${port}/idp`, { connectTimeoutMs: 600 }),
+      (err: Error) => {
+        assert.match(err.message, new RegExp(`^cannot prepare the PostgreSQL database 127\\.0\\.0\\.1:${port}/idp: `));
+        assert.equal(err.message.includes('s3cret-password'), false);
+        return true;
+      },
+    );
+  });
+});
