@@ -14,15 +14,18 @@ function chromiumExecutable(): string | undefined {
   return '/usr/bin/chromium';
 }
 
+/** `npm run test:e2e` (scripts/e2e.ts) runs this config once per format; each run keeps its own report. */
+const tokenFormat = process.env.ACCESS_TOKEN_FORMAT === 'jwt' ? 'jwt' : 'opaque';
+
 export default defineConfig({
   testDir: '.',
-  outputDir: '../test-results',
+  outputDir: `../test-results/${tokenFormat}`,
   forbidOnly: !!process.env.CI,
   retries: process.env.CI ? 1 : 0,
   workers: 2,
   timeout: 30_000,
   expect: { timeout: 10_000 },
-  reporter: [['list'], ['html', { outputFolder: 'report', open: 'never' }]],
+  reporter: [['list'], ['html', { outputFolder: `report/${tokenFormat}`, open: 'never' }]],
   use: {
     baseURL: baseUrl,
     screenshot: 'only-on-failure',
@@ -61,6 +64,7 @@ export default defineConfig({
           IDP_DATA_DIR: join(stackDir!, 'idp'),
           SEED_CREDENTIALS_DIR: join(stackDir!, 'credentials'),
           IDP_ADMIN_TOKEN: process.env.E2E_ADMIN_TOKEN!,
+          ACCESS_TOKEN_FORMAT: tokenFormat,
           LOG_LEVEL: process.env.E2E_STACK_LOGS ? 'info' : 'warn',
         },
       },

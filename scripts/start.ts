@@ -17,6 +17,10 @@ const serviceApiUrl = `http://127.0.0.1:${servicePort}`;
 const solutrixUrl = env.string('SOLUTRIX_PUBLIC_URL', `http://localhost:${solutrixPort}`);
 const dataDir = resolve(env.string('IDP_DATA_DIR', './.data/idp'));
 const credentialsDir = resolve(env.string('SEED_CREDENTIALS_DIR', './.data/credentials'));
+// opaque: the Service API introspects; jwt: the IDP issues RFC 9068 at+jwt for the Service API's
+// resource identifier, Solutrix asks for it by name, and the Service API (auto) verifies them locally.
+const tokenFormat = env.oneOf('ACCESS_TOKEN_FORMAT', ['opaque', 'jwt'] as const, 'opaque');
+const audience = env.string('SERVICE_API_AUDIENCE', `http://localhost:${servicePort}`);
 
 const children = new Set<ChildProcess>();
 let stopping = false;
@@ -65,7 +69,13 @@ process.on('SIGTERM', () => void stop(0));
 
 try {
   const started = performance.now();
-  const idp = run('idp', 'idp/src/main.ts', { PORT: String(idpPort), IDP_ISSUER: issuer, IDP_DATA_DIR: dataDir });
+  const idp = run('idp', 'idp/src/main.ts', {
+    PORT: String(idpPort),
+    IDP_ISSUER: issuer,
+    IDP_DATA_DIR: dataDir,
+    ACCESS_TOKEN_FORMAT: tokenFormat,
+    SERVICE_API_AUDIENCE: audience,
+  });
   await waitForHealthy(`${idpBase}/healthz`, idp);
 
   await seed({
@@ -83,6 +93,9 @@ try {
       IDP_INTROSPECTION_URL: `${idpBase}/oauth/introspect`,
       INTROSPECTION_CLIENT_ID: 'service-introspector',
       INTROSPECTION_CLIENT_SECRET_FILE: secretFile(credentialsDir, 'service-introspector'),
+      TOKEN_VERIFICATION: env.string('TOKEN_VERIFICATION', 'auto'),
+      IDP_JWKS_URL: `${idpBase}/oauth/jwks.json`,
+      SERVICE_API_AUDIENCE: audience,
     }),
     run('solutrix-api', 'solutrix-api/src/main.ts', {
       PORT: String(solutrixPort),
@@ -91,6 +104,7 @@ try {
       IDP_CLIENT_ID: 'solutrix-api',
       IDP_CLIENT_SECRET_FILE: secretFile(credentialsDir, 'solutrix-api'),
       SERVICE_API_URL: serviceApiUrl,
+      ...(tokenFormat === 'jwt' ? { SERVICE_API_RESOURCE: audience } : {}),
       // The end-user web login: the browser uses the public issuer, server-to-IDP calls go direct.
       IDP_BACKCHANNEL_URL: idpBase,
       WEB_CLIENT_ID: 'solutrix-web',
@@ -108,6 +122,7 @@ try {
     Solutrix      ${solutrixUrl}
     Service API   http://localhost:${servicePort}
     IDP           ${issuer}   (admin API http://localhost:${idpPort}/api/global/admin)
+    Tokens        ${tokenFormat === 'jwt' ? `JWT (at+jwt, aud ${audience}), verified locally by the Service API` : 'opaque, introspected by the Service API'}
     Data          ${dataDir}
     Credentials   ${credentialsDir}
   Ctrl-C stops everything.

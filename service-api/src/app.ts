@@ -3,7 +3,9 @@ import type { Logger } from 'pino';
 import { createLogger } from '../../lib/log.ts';
 import { requireBearer, requireScope } from './auth/bearer.ts';
 import { TemporarilyUnavailable } from './auth/errors.ts';
+import { createAutoVerifier } from './auth/dispatch.ts';
 import { createIntrospectionVerifier } from './auth/introspect.ts';
+import { createJwtVerifier } from './auth/jwt.ts';
 import type { TokenVerifier } from './auth/principal.ts';
 import type { Config } from './config.ts';
 import { errorHandler, notFound } from './errorHandler.ts';
@@ -13,7 +15,7 @@ import { listReports } from './routes/reports.ts';
 import { whoami } from './routes/whoami.ts';
 
 export type AppDeps = {
-  /** Default: introspection against `config.introspection`, using `now`. */
+  /** Default: {@link createVerifier} for `config.tokenVerification`, using `now`. */
   verifier?: TokenVerifier;
   /** Clock for the default verifier (epoch ms). Default `Date.now`. */
   now?: () => number;
@@ -23,7 +25,7 @@ export type AppDeps = {
 /** Builds the service's express app; it never listens (main.ts and tests do). */
 export function createApp(config: Config, deps: AppDeps = {}): Express {
   const log = deps.log ?? createLogger('service-api');
-  const verifier = deps.verifier ?? createIntrospectionVerifier({ ...config.introspection, now: deps.now ?? Date.now });
+  const verifier = deps.verifier ?? createVerifier(config, deps.now ?? Date.now);
 
   const app = express();
   app.disable('x-powered-by');
@@ -49,4 +51,14 @@ export function createApp(config: Config, deps: AppDeps = {}): Express {
   app.use(notFound);
   app.use(errorHandler(log));
   return app;
+}
+
+/** The verifier `TOKEN_VERIFICATION` asks for: introspection, local JWT verification, or both (`auto`). */
+export function createVerifier(config: Config, now: () => number = Date.now): TokenVerifier {
+  const introspection = config.introspection && createIntrospectionVerifier({ ...config.introspection, now });
+  const jwt = config.jwt && createJwtVerifier({ ...config.jwt, now });
+  if (introspection !== undefined && jwt !== undefined) return createAutoVerifier({ jwt, introspection });
+  const only = jwt ?? introspection;
+  if (only === undefined) throw new TypeError('TOKEN_VERIFICATION: no verifier configured');
+  return only;
 }

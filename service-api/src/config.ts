@@ -1,41 +1,85 @@
 import { Env } from '../../lib/env.ts';
 
+/**
+ * How bearer tokens are checked. `auto` (default): JWT-shaped tokens locally against the IDP's JWKS,
+ * everything else by introspection. `jwt`: only JWTs (no introspection client needed).
+ * `introspection`: everything at the IDP (JWTs are then refused by oidc-provider → 401).
+ */
+export type TokenVerification = 'introspection' | 'jwt' | 'auto';
+
 export type Config = Readonly<{
   port: number;
   host: string | undefined;
   /** The `realm` of every WWW-Authenticate challenge. */
   realm: string;
-  introspection: Readonly<{
-    url: string;
-    clientId: string;
-    clientSecret: string;
-    issuer: string;
-    timeoutMs: number;
-    cacheMaxTtlSeconds: number;
-    negativeTtlSeconds: number;
-    cacheMaxEntries: number;
-    retryAfterSeconds: number;
-  }>;
+  tokenVerification: TokenVerification;
+  /** Absent in `jwt` mode. */
+  introspection:
+    | Readonly<{
+        url: string;
+        clientId: string;
+        clientSecret: string;
+        issuer: string;
+        timeoutMs: number;
+        cacheMaxTtlSeconds: number;
+        negativeTtlSeconds: number;
+        cacheMaxEntries: number;
+        retryAfterSeconds: number;
+      }>
+    | undefined;
+  /** Absent in `introspection` mode. */
+  jwt:
+    | Readonly<{
+        jwksUrl: string;
+        issuer: string;
+        audience: string;
+        cooldownSeconds: number;
+        cacheMaxAgeSeconds: number;
+        timeoutMs: number;
+        retryAfterSeconds: number;
+      }>
+    | undefined;
 }>;
 
 /** Reads and validates the environment once; every failure is a TypeError naming the variable. */
 export function loadConfig(env: Env = new Env()): Config {
   const issuer = env.string('IDP_ISSUER', 'http://localhost:4000/oauth');
   env.url('IDP_ISSUER', issuer); // validates; the raw string is kept because `iss` is compared exactly
+  const tokenVerification = env.oneOf('TOKEN_VERIFICATION', ['auto', 'jwt', 'introspection'] as const, 'auto');
+  const introspection =
+    tokenVerification === 'jwt'
+      ? undefined
+      : Object.freeze({
+          url: env.url('IDP_INTROSPECTION_URL', 'http://localhost:4000/oauth/introspect').href,
+          clientId: env.string('INTROSPECTION_CLIENT_ID', 'service-introspector'),
+          clientSecret: env.requiredSecret('INTROSPECTION_CLIENT_SECRET'),
+          issuer,
+          timeoutMs: env.integer('INTROSPECTION_TIMEOUT_MS', 2000, { min: 1, max: 60_000 }),
+          cacheMaxTtlSeconds: env.integer('INTROSPECTION_CACHE_MAX_TTL', 30, { min: 0, max: 3600 }),
+          negativeTtlSeconds: env.integer('INTROSPECTION_NEGATIVE_TTL', 5, { min: 0, max: 3600 }),
+          cacheMaxEntries: env.integer('INTROSPECTION_CACHE_MAX_ENTRIES', 10_000, { min: 1, max: 10_000_000 }),
+          retryAfterSeconds: 5,
+        });
+  const jwt =
+    tokenVerification === 'introspection'
+      ? undefined
+      : Object.freeze({
+          jwksUrl: env.url('IDP_JWKS_URL', `${issuer.replace(/\/+$/, '')}/jwks.json`).href,
+          issuer,
+          // The resource indicator (RFC 8707) the IDP puts in `aud`; compared verbatim.
+          audience: env.string('SERVICE_API_AUDIENCE', 'http://localhost:4001'),
+          cooldownSeconds: env.integer('JWKS_COOLDOWN', 30, { min: 0, max: 3600 }),
+          cacheMaxAgeSeconds: env.integer('JWKS_CACHE_MAX_AGE', 600, { min: 0, max: 86_400 }),
+          timeoutMs: env.integer('JWKS_TIMEOUT_MS', 2000, { min: 1, max: 60_000 }),
+          retryAfterSeconds: 5,
+        });
+  if (jwt !== undefined) env.url('SERVICE_API_AUDIENCE', jwt.audience);
   return Object.freeze({
     port: env.port('PORT', 4001),
     host: env.optional('HOST'),
     realm: 'service-api',
-    introspection: Object.freeze({
-      url: env.url('IDP_INTROSPECTION_URL', 'http://localhost:4000/oauth/introspect').href,
-      clientId: env.string('INTROSPECTION_CLIENT_ID', 'service-introspector'),
-      clientSecret: env.requiredSecret('INTROSPECTION_CLIENT_SECRET'),
-      issuer,
-      timeoutMs: env.integer('INTROSPECTION_TIMEOUT_MS', 2000, { min: 1, max: 60_000 }),
-      cacheMaxTtlSeconds: env.integer('INTROSPECTION_CACHE_MAX_TTL', 30, { min: 0, max: 3600 }),
-      negativeTtlSeconds: env.integer('INTROSPECTION_NEGATIVE_TTL', 5, { min: 0, max: 3600 }),
-      cacheMaxEntries: env.integer('INTROSPECTION_CACHE_MAX_ENTRIES', 10_000, { min: 1, max: 10_000_000 }),
-      retryAfterSeconds: 5,
-    }),
+    tokenVerification,
+    introspection,
+    jwt,
   });
 }

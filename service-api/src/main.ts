@@ -14,5 +14,8 @@ try {
 }
 const server = createServer(createApp(config, { log }));
 const port = await listen(server, config.port, config.host);
-log.info({ port, introspection: config.introspection.url, issuer: config.introspection.issuer }, 'service-api listening');
+log.info(
+  { port, tokenVerification: config.tokenVerification, introspection: config.introspection?.url, jwks: config.jwt?.jwksUrl, audience: config.jwt?.audience },
+  'service-api listening',
+);
 exitOnSignal(server, log);

@@ -40,7 +40,7 @@ before(async () => {
       INTROSPECTION_TIMEOUT_MS: '1000',
     }),
   );
-  verifier = createIntrospectionVerifier({ ...config.introspection, now: clock.now });
+  verifier = createIntrospectionVerifier({ ...config.introspection!, now: clock.now });
   ({ baseUrl, stop } = await serve(createApp(config, { verifier, log })));
 });
 after(async () => {

@@ -13,6 +13,7 @@ describe('loadConfig', () => {
       port: 4001,
       host: undefined,
       realm: 'service-api',
+      tokenVerification: 'auto',
       introspection: {
         url: 'http://localhost:4000/oauth/introspect',
         clientId: 'service-introspector',
@@ -24,8 +25,17 @@ describe('loadConfig', () => {
         cacheMaxEntries: 10_000,
         retryAfterSeconds: 5,
       },
+      jwt: {
+        jwksUrl: 'http://localhost:4000/oauth/jwks.json',
+        issuer: 'http://localhost:4000/oauth',
+        audience: 'http://localhost:4001',
+        cooldownSeconds: 30,
+        cacheMaxAgeSeconds: 600,
+        timeoutMs: 2000,
+        retryAfterSeconds: 5,
+      },
     });
-    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.introspection));
+    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.introspection) && Object.isFrozen(config.jwt));
   });
 
   it('reads every variable', () => {
@@ -46,9 +56,9 @@ describe('loadConfig', () => {
     assert.equal(config.port, 5001);
     assert.equal(config.host, '127.0.0.1');
     // The issuer is compared to `iss` exactly, so it is kept verbatim (URL parsing would add a '/').
-    assert.equal(config.introspection.issuer, 'http://idp.example');
+    assert.equal(config.introspection!.issuer, 'http://idp.example');
     assert.deepEqual(
-      [config.introspection.url, config.introspection.clientId, config.introspection.timeoutMs, config.introspection.cacheMaxTtlSeconds, config.introspection.negativeTtlSeconds, config.introspection.cacheMaxEntries],
+      [config.introspection!.url, config.introspection!.clientId, config.introspection!.timeoutMs, config.introspection!.cacheMaxTtlSeconds, config.introspection!.negativeTtlSeconds, config.introspection!.cacheMaxEntries],
       ['http://idp:4000/oauth/introspect', 'svc', 500, 10, 1, 50],
     );
   });
@@ -56,10 +66,46 @@ describe('loadConfig', () => {
   it('reads the secret from INTROSPECTION_CLIENT_SECRET_FILE', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'service-api-')), 'secret');
     writeFileSync(file, 'from-file\n');
-    assert.equal(loadConfig(new Env({ INTROSPECTION_CLIENT_SECRET_FILE: file })).introspection.clientSecret, 'from-file');
+    assert.equal(loadConfig(new Env({ INTROSPECTION_CLIENT_SECRET_FILE: file })).introspection?.clientSecret, 'from-file');
+  });
+
+  it('reads the JWT settings; the JWKS URL defaults to the issuer\'s', () => {
+    const config = loadConfig(
+      new Env({
+        INTROSPECTION_CLIENT_SECRET: 'x',
+        IDP_ISSUER: 'http://idp.example/oauth',
+        SERVICE_API_AUDIENCE: 'https://api.example',
+        JWKS_COOLDOWN: '1',
+        JWKS_CACHE_MAX_AGE: '60',
+        JWKS_TIMEOUT_MS: '700',
+      }),
+    );
+    assert.deepEqual(config.jwt, {
+      jwksUrl: 'http://idp.example/oauth/jwks.json',
+      issuer: 'http://idp.example/oauth',
+      audience: 'https://api.example',
+      cooldownSeconds: 1,
+      cacheMaxAgeSeconds: 60,
+      timeoutMs: 700,
+      retryAfterSeconds: 5,
+    });
+    assert.equal(loadConfig(new Env({ INTROSPECTION_CLIENT_SECRET: 'x', IDP_JWKS_URL: 'http://keys.example/jwks' })).jwt?.jwksUrl, 'http://keys.example/jwks');
+  });
+
+  it('TOKEN_VERIFICATION=jwt needs no introspection secret; =introspection configures no JWKS', () => {
+    const jwtOnly = loadConfig(new Env({ TOKEN_VERIFICATION: 'jwt' }));
+    assert.equal(jwtOnly.tokenVerification, 'jwt');
+    assert.equal(jwtOnly.introspection, undefined);
+    assert.equal(jwtOnly.jwt?.audience, 'http://localhost:4001');
+    const introspectionOnly = loadConfig(new Env({ TOKEN_VERIFICATION: 'introspection', INTROSPECTION_CLIENT_SECRET: 'x' }));
+    assert.equal(introspectionOnly.jwt, undefined);
+    assert.equal(introspectionOnly.introspection?.clientSecret, 'x');
   });
 
   it('fails naming the variable', () => {
+    assert.throws(() => loadConfig(new Env({ TOKEN_VERIFICATION: 'local' })), /^TypeError: TOKEN_VERIFICATION must be one of auto, jwt, introspection/);
+    assert.throws(() => loadConfig(new Env({ TOKEN_VERIFICATION: 'jwt', SERVICE_API_AUDIENCE: 'api' })), /^TypeError: SERVICE_API_AUDIENCE must be an absolute URL/);
+    assert.throws(() => loadConfig(new Env({ TOKEN_VERIFICATION: 'jwt', JWKS_COOLDOWN: '-1' })), /^TypeError: JWKS_COOLDOWN must be an integer/);
     assert.throws(() => loadConfig(new Env({})), new TypeError('INTROSPECTION_CLIENT_SECRET or INTROSPECTION_CLIENT_SECRET_FILE must be set'));
     assert.throws(
       () => loadConfig(new Env({ INTROSPECTION_CLIENT_SECRET: 'x', INTROSPECTION_TIMEOUT_MS: '0' })),

@@ -6,5 +6,7 @@ export {
   type IntrospectionVerifierOptions,
   type IntrospectionStats,
 } from './introspect.ts';
+export { createJwtVerifier, isJwtShaped, JWT_ALGORITHMS, type JwtVerifier, type JwtVerifierOptions, type JwtVerifierStats } from './jwt.ts';
+export { createAutoVerifier } from './dispatch.ts';
 export { type Principal, type TokenVerifier, MAX_TOKEN_LENGTH, assertTokenShape } from './principal.ts';
 export { AuthError, MissingToken, InvalidRequest, InvalidToken, InsufficientScope, TemporarilyUnavailable } from './errors.ts';

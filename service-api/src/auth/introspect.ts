@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { InvalidToken, TemporarilyUnavailable } from './errors.ts';
 import { assertTokenShape, type Principal, type TokenVerifier } from './principal.ts';
@@ -165,7 +165,8 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
   }
 
   async function lookup(token: string): Promise<Outcome> {
-    const key = createHash('sha256').update(token).digest('base64url');
+    // One-shot hash: about half the cost of createHash().update().digest() on every request.
+    const key = hash('sha256', token, 'base64url');
     const cached = cache.get(key);
     if (cached !== undefined) {
       if (now() < cached.expiresAtMs) {

@@ -1,0 +1,200 @@
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  customFetch,
+  errors,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
+import { InvalidToken, TemporarilyUnavailable } from './errors.ts';
+import { assertTokenShape, type Principal, type TokenVerifier } from './principal.ts';
+
+/** Asymmetric algorithms only: `none` and HS* (a shared secret) are never accepted. */
+export const JWT_ALGORITHMS = Object.freeze(['RS256', 'PS256', 'ES256']);
+
+/** Three base64url segments (the signature may be empty, as in `alg: none`, so such tokens are judged here). */
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+/** True for a JWS compact serialization; opaque tokens of oidc-provider never contain a dot. */
+export function isJwtShaped(token: string): boolean {
+  return JWT_SHAPE.test(token);
+}
+
+export type JwtVerifierOptions = {
+  /** The IDP's JWKS, e.g. `http://localhost:4000/oauth/jwks.json`. */
+  jwksUrl: string | URL;
+  /** Required value of `iss`, compared verbatim. */
+  issuer: string;
+  /** Required value (or member) of `aud`: this resource server's identifier (RFC 8707). */
+  audience: string;
+  /** Default {@link JWT_ALGORITHMS}. */
+  algorithms?: readonly string[];
+  /** Minimum time between two JWKS fetches caused by an unknown `kid`. Default 30. */
+  cooldownSeconds?: number;
+  /** Keys are refetched on the first use after this age. Default 600. */
+  cacheMaxAgeSeconds?: number;
+  /** Per JWKS request. Default 2000. */
+  timeoutMs?: number;
+  /** Sent as `Retry-After` when the JWKS cannot be fetched and no cached key matches. Default 5. */
+  retryAfterSeconds?: number;
+  /** Epoch milliseconds for `exp`/`nbf` checks; tests freeze it. Default `Date.now`. */
+  now?: () => number;
+  /** Default: the global fetch. */
+  fetch?: typeof fetch;
+};
+
+/** Counters for tests and benchmarks. */
+export type JwtVerifierStats = {
+  /** Tokens checked (accepted or not). */
+  verifications: number;
+  /** Requests made to the JWKS endpoint, failed ones included. */
+  jwksFetches: number;
+  /** JWKS fetches that failed (unreachable, timeout, non-200, not a JWKS). */
+  failures: number;
+};
+
+export interface JwtVerifier extends TokenVerifier {
+  readonly stats: Readonly<JwtVerifierStats>;
+}
+
+/** The JWKS could not be fetched; kept apart from token errors so it becomes a 503, not a 401. */
+class JwksUnavailable extends Error {}
+
+/**
+ * A {@link TokenVerifier} for RFC 9068 JWT access tokens (`typ: at+jwt`), verified locally with the
+ * IDP's published keys — no call to the IDP per token.
+ *
+ * - Signature with a key from `jwksUrl` (jose `createRemoteJWKSet`): keys are cached, refetched after
+ *   `cacheMaxAgeSeconds`, and on an unknown `kid` at most once per `cooldownSeconds` (key rotation).
+ * - Checks `typ: at+jwt`, an allow-listed asymmetric `alg`, `iss`, `aud`, `exp` (required), `nbf`,
+ *   and a `client_id` claim (RFC 9068 §2.2).
+ * - Tokens that are not JWT-shaped are rejected (401) without any network call.
+ * - JWKS unreachable, timing out or garbled → `TemporarilyUnavailable` (503), unless a key fetched
+ *   earlier matches: cached keys keep working during an IDP outage, even past `cacheMaxAgeSeconds`.
+ * - Such tokens cannot be revoked: a JWT stays valid until its `exp` whatever the IDP says.
+ *
+ * @example
+ * ```ts
+ * const verifier = createJwtVerifier({
+ *   jwksUrl: 'http://localhost:4000/oauth/jwks.json',
+ *   issuer: 'http://localhost:4000/oauth',
+ *   audience: 'http://localhost:4001',
+ * });
+ * app.use('/v1', requireBearer(verifier, { realm: 'my-service' }));
+ * // Opaque and JWT tokens side by side: createAutoVerifier({ jwt: verifier, introspection }).
+ * ```
+ */
+export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
+  const {
+    issuer,
+    audience,
+    algorithms = JWT_ALGORITHMS,
+    cooldownSeconds = 30,
+    cacheMaxAgeSeconds = 600,
+    timeoutMs = 2000,
+    retryAfterSeconds = 5,
+    now = Date.now,
+    fetch: fetchImpl = globalThis.fetch,
+  } = options;
+  for (const alg of algorithms) {
+    if (alg === 'none' || alg.startsWith('HS')) throw new TypeError(`algorithms must not include ${alg}`);
+  }
+  const stats: JwtVerifierStats = { verifications: 0, jwksFetches: 0, failures: 0 };
+
+  const remote = createRemoteJWKSet(new URL(String(options.jwksUrl)), {
+    cooldownDuration: cooldownSeconds * 1000,
+    cacheMaxAge: cacheMaxAgeSeconds * 1000,
+    timeoutDuration: timeoutMs,
+    [customFetch]: (url: string, init: RequestInit) => {
+      stats.jwksFetches += 1;
+      return fetchImpl(url, init);
+    },
+  });
+
+  // During an outage, the keys of the last successful fetch still count (jose would refetch and fail).
+  let stale: { jwks: JSONWebKeySet; getKey: JWTVerifyGetKey } | undefined;
+  const getKey: JWTVerifyGetKey = async (header, token) => {
+    try {
+      return await remote(header, token);
+    } catch (err) {
+      if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) throw err;
+      stats.failures += 1;
+      const unavailable = new JwksUnavailable('the JWKS could not be fetched', { cause: err });
+      const cached = remote.jwks();
+      if (cached === undefined) throw unavailable;
+      if (stale?.jwks !== cached) stale = { jwks: cached, getKey: createLocalJWKSet(cached) };
+      try {
+        return await stale.getKey(header, token);
+      } catch {
+        throw unavailable;
+      }
+    }
+  };
+
+  const verifyOptions = { issuer, audience, algorithms: [...algorithms], typ: 'at+jwt', requiredClaims: ['exp'] };
+
+  return {
+    stats,
+    async verify(token: string): Promise<Principal> {
+      assertTokenShape(token);
+      if (!isJwtShaped(token)) throw new InvalidToken('the token is not a JWT');
+      stats.verifications += 1;
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(token, getKey, { ...verifyOptions, currentDate: new Date(now()) }));
+      } catch (err) {
+        if (err instanceof JwksUnavailable) {
+          throw new TemporarilyUnavailable('the authorization server is unavailable', retryAfterSeconds, { cause: err });
+        }
+        if (err instanceof errors.JOSEError) throw new InvalidToken(describe(err));
+        throw err;
+      }
+      return principalOf(payload);
+    },
+  };
+}
+
+function principalOf(claims: JWTPayload): Principal {
+  const clientId = claims.client_id;
+  if (typeof clientId !== 'string' || clientId === '') throw new InvalidToken('the token has no client');
+  if (typeof claims.exp !== 'number') throw new InvalidToken('the token has no expiry');
+  // RFC 9068 §2.2: a client_credentials token carries sub = client_id; it is a machine, like an
+  // introspected token without sub, and gets the same principal (no subject).
+  const sub = typeof claims.sub === 'string' && claims.sub !== '' && claims.sub !== clientId ? claims.sub : undefined;
+  const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
+  return Object.freeze({
+    ...(sub === undefined ? {} : { subject: sub }),
+    clientId,
+    scopes: Object.freeze(scopes),
+    kind: sub === undefined ? 'machine' : 'user',
+    expiresAt: claims.exp,
+  });
+}
+
+/** A description safe for the wire: it names the failed check, never token content. */
+function describe(err: errors.JOSEError): string {
+  if (err instanceof errors.JWTExpired) return 'the token has expired';
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    switch (err.claim) {
+      case 'iss':
+        return 'the token was issued by another issuer';
+      case 'aud':
+        return 'the token is meant for another audience';
+      case 'nbf':
+        return 'the token is not yet valid';
+      case 'typ':
+        return 'the token is not an at+jwt access token';
+      case 'exp':
+        return 'the token has no expiry';
+      default:
+        return `the token's ${err.claim.replace(/[^a-z_]/gi, '')} claim is not acceptable`;
+    }
+  }
+  if (err instanceof errors.JOSEAlgNotAllowed) return 'the token is signed with an algorithm that is not allowed';
+  if (err instanceof errors.JWSSignatureVerificationFailed || err instanceof errors.JWKSNoMatchingKey) {
+    return 'the token signature is not valid';
+  }
+  return 'the token is malformed';
+}

@@ -1,0 +1,349 @@
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { Env } from '../../../lib/env.ts';
+import { createApp, createVerifier } from '../../src/app.ts';
+import { InvalidToken, TemporarilyUnavailable } from '../../src/auth/errors.ts';
+import { createJwtVerifier, isJwtShaped, type JwtVerifierOptions } from '../../src/auth/jwt.ts';
+import { loadConfig } from '../../src/config.ts';
+import { serve } from '../support/http.ts';
+import { IntrospectionStub, STUB_CLIENT_SECRET, STUB_ISSUER } from '../support/introspectionStub.ts';
+
+const AUDIENCE = 'http://localhost:4001';
+const ISSUER = STUB_ISSUER;
+
+type SigningKey = { kid: string; privateKey: CryptoKey; publicJwk: JWK; publicPem: string };
+
+async function signingKey(kid: string, alg = 'RS256'): Promise<SigningKey> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  return { kid, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' }, publicPem: await exportSPKI(publicKey) };
+}
+
+/** A JWKS endpoint on a real node:http server that counts its requests and can be switched off. */
+class JwksServer {
+  keys: JWK[] = [];
+  requests = 0;
+  status = 200;
+  body: string | undefined;
+  url = '';
+  private stopServer: (() => Promise<void>) | undefined;
+
+  async start(): Promise<this> {
+    const { baseUrl, stop } = await serve((_req, res) => {
+      this.requests += 1;
+      res.writeHead(this.status, { 'content-type': 'application/json' }).end(this.body ?? JSON.stringify({ keys: this.keys }));
+    });
+    this.url = `${baseUrl}/oauth/jwks.json`;
+    this.stopServer = stop;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    await this.stopServer?.();
+    this.stopServer = undefined;
+  }
+}
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+type Claims = Record<string, unknown>;
+const userClaims = (): Claims => ({ sub: 'alice-sub', client_id: 'solutrix-web', scope: 'openid service.api', iss: ISSUER, aud: AUDIENCE, iat: nowSeconds(), exp: nowSeconds() + 600, jti: 'j1' });
+const machineClaims = (): Claims => ({ ...userClaims(), sub: 'solutrix-api', client_id: 'solutrix-api', scope: 'service.api' });
+
+async function sign(key: SigningKey, claims: Claims, header: { alg?: string; typ?: string; kid?: string } = {}): Promise<string> {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: header.alg ?? key.publicJwk.alg!, typ: header.typ ?? 'at+jwt', kid: header.kid ?? key.kid })
+    .sign(key.privateKey);
+}
+
+const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+let idpKey: SigningKey;
+let foreignKey: SigningKey;
+let jwks: JwksServer;
+
+function verifier(overrides: Partial<JwtVerifierOptions> = {}) {
+  return createJwtVerifier({ jwksUrl: jwks.url, issuer: ISSUER, audience: AUDIENCE, ...overrides });
+}
+
+const isInvalidToken = (description: string) => (err: unknown) => {
+  assert.ok(err instanceof InvalidToken, `expected InvalidToken, got ${String(err)}`);
+  assert.equal(err.status, 401);
+  assert.equal(err.error, 'invalid_token');
+  assert.equal(err.error_description, description);
+  return true;
+};
+const isUnavailable = (err: unknown) => {
+  assert.ok(err instanceof TemporarilyUnavailable, `expected TemporarilyUnavailable, got ${String(err)}`);
+  assert.deepEqual(err.headers(), { 'Retry-After': '5' });
+  return true;
+};
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+before(async () => {
+  [idpKey, foreignKey] = await Promise.all([signingKey('idp-key-1'), signingKey('foreign-key')]);
+});
+beforeEach(async () => {
+  jwks = await new JwksServer().start();
+  jwks.keys = [idpKey.publicJwk];
+});
+afterEach(async () => {
+  await jwks.stop();
+});
+
+describe('createJwtVerifier', () => {
+  it('returns a user principal for an at+jwt of an end user', async () => {
+    const claims = userClaims();
+    assert.deepEqual(await verifier().verify(await sign(idpKey, claims)), {
+      subject: 'alice-sub',
+      clientId: 'solutrix-web',
+      scopes: ['openid', 'service.api'],
+      kind: 'user',
+      expiresAt: claims.exp,
+    });
+    await jwks.stop();
+  });
+
+  it('returns a machine principal without subject when sub equals client_id (RFC 9068 client_credentials)', async () => {
+    const claims = machineClaims();
+    const v = verifier();
+    assert.deepEqual(await v.verify(await sign(idpKey, claims)), {
+      clientId: 'solutrix-api',
+      scopes: ['service.api'],
+      kind: 'machine',
+      expiresAt: claims.exp,
+    });
+    const { sub: _sub, scope: _scope, ...noSub } = claims;
+    assert.deepEqual(await v.verify(await sign(idpKey, noSub)), { clientId: 'solutrix-api', scopes: [], kind: 'machine', expiresAt: claims.exp });
+    assert.equal(jwks.requests, 1, 'keys are fetched once and cached');
+    assert.deepEqual(v.stats, { verifications: 2, jwksFetches: 1, failures: 0 });
+    await jwks.stop();
+  });
+
+  it('accepts PS256 and ES256 keys of the JWKS', async () => {
+    const [ps, es] = await Promise.all([signingKey('ps-key', 'PS256'), signingKey('ec-key', 'ES256')]);
+    jwks.keys = [idpKey.publicJwk, ps.publicJwk, es.publicJwk];
+    const v = verifier();
+    assert.equal((await v.verify(await sign(ps, userClaims()))).kind, 'user');
+    assert.equal((await v.verify(await sign(es, userClaims()))).kind, 'user');
+    await jwks.stop();
+  });
+
+  describe('rejects with 401 invalid_token', () => {
+    const cases: [string, () => Promise<string>, string][] = [
+      ['a JWT signed by a foreign key under the IDP key id', () => sign(foreignKey, userClaims(), { kid: idpKey.kid }), 'the token signature is not valid'],
+      ['a JWT signed by a foreign key with its own kid', () => sign(foreignKey, userClaims()), 'the token signature is not valid'],
+      ['a wrong aud', () => sign(idpKey, { ...userClaims(), aud: 'http://localhost:9999' }), 'the token is meant for another audience'],
+      ['a wrong iss', () => sign(idpKey, { ...userClaims(), iss: 'http://evil.example/oauth' }), 'the token was issued by another issuer'],
+      ['an expired token', () => sign(idpKey, { ...userClaims(), exp: nowSeconds() - 1 }), 'the token has expired'],
+      ['nbf in the future', () => sign(idpKey, { ...userClaims(), nbf: nowSeconds() + 120 }), 'the token is not yet valid'],
+      ['no exp', () => sign(idpKey, { ...userClaims(), exp: undefined }), 'the token has no expiry'],
+      ['no client_id', () => sign(idpKey, { ...userClaims(), client_id: undefined }), 'the token has no client'],
+      ['typ JWT instead of at+jwt', () => sign(idpKey, userClaims(), { typ: 'JWT' }), 'the token is not an at+jwt access token'],
+      [
+        'alg none (unsigned)',
+        async () => `${b64({ alg: 'none', typ: 'at+jwt', kid: idpKey.kid })}.${b64(userClaims())}.`,
+        'the token is signed with an algorithm that is not allowed',
+      ],
+      [
+        'HS256 with the public key (PEM) as the HMAC secret',
+        async () => {
+          const input = `${b64({ alg: 'HS256', typ: 'at+jwt', kid: idpKey.kid })}.${b64(userClaims())}`;
+          return `${input}.${createHmac('sha256', idpKey.publicPem).update(input).digest('base64url')}`;
+        },
+        'the token is signed with an algorithm that is not allowed',
+      ],
+      ['a garbled header', async () => `bm90IGpzb24.${b64(userClaims())}.c2ln`, 'the token is malformed'],
+    ];
+    for (const [name, make, description] of cases) {
+      it(name, async () => {
+        await assert.rejects(verifier().verify(await make()), isInvalidToken(description));
+      });
+    }
+
+    it('an opaque token, without fetching the JWKS', async () => {
+      const v = verifier();
+      await assert.rejects(v.verify('opaque-token-without-dots'), isInvalidToken('the token is not a JWT'));
+      await assert.rejects(v.verify('a.b.c.d'), isInvalidToken('the token is not a JWT'));
+      await assert.rejects(v.verify(`${'a'.repeat(4097)}`), isInvalidToken('the token is too long'));
+      assert.equal(jwks.requests, 0);
+    });
+  });
+
+  it('refuses to be configured with none or HS* algorithms', () => {
+    assert.throws(() => verifier({ algorithms: ['RS256', 'HS256'] }), /algorithms must not include HS256/);
+    assert.throws(() => verifier({ algorithms: ['none'] }), /algorithms must not include none/);
+  });
+
+  it('checks exp and nbf against the injected clock', async () => {
+    const claims: Claims = { ...userClaims(), nbf: nowSeconds() + 60 };
+    const token = await sign(idpKey, claims);
+    const later = verifier({ now: () => (nowSeconds() + 61) * 1000 });
+    assert.equal((await later.verify(token)).kind, 'user');
+    const afterExp = verifier({ now: () => ((claims.exp as number) + 1) * 1000 });
+    await assert.rejects(afterExp.verify(token), isInvalidToken('the token has expired'));
+  });
+
+  describe('the JWKS cache', () => {
+    it('keeps verifying with cached keys while the JWKS endpoint is down', async () => {
+      const v = verifier();
+      await v.verify(await sign(idpKey, userClaims()));
+      await jwks.stop();
+      assert.equal((await v.verify(await sign(idpKey, machineClaims()))).clientId, 'solutrix-api');
+      assert.equal(v.stats.jwksFetches, 1);
+    });
+
+    it('keeps verifying with keys older than cacheMaxAge when the refetch fails', async () => {
+      const v = verifier({ cacheMaxAgeSeconds: 0 });
+      await v.verify(await sign(idpKey, userClaims()));
+      await jwks.stop();
+      assert.equal((await v.verify(await sign(idpKey, userClaims()))).kind, 'user');
+      assert.equal(v.stats.jwksFetches, 2, 'it tried to refresh');
+      assert.equal(v.stats.failures, 1);
+    });
+
+    it('answers 503 when the JWKS is unreachable and no cached key matches', async () => {
+      await jwks.stop();
+      await assert.rejects(verifier().verify(await sign(idpKey, userClaims())), isUnavailable);
+
+      const restarted = await new JwksServer().start();
+      restarted.keys = [idpKey.publicJwk];
+      const v = verifier({ jwksUrl: restarted.url, cooldownSeconds: 0 });
+      await v.verify(await sign(idpKey, userClaims()));
+      await restarted.stop();
+      await assert.rejects(v.verify(await sign(foreignKey, userClaims())), isUnavailable, 'unknown kid, refetch fails');
+    });
+
+    it('answers 503 when the JWKS endpoint answers 500 or something that is not a JWKS', async () => {
+      jwks.status = 500;
+      await assert.rejects(verifier().verify(await sign(idpKey, userClaims())), isUnavailable);
+      jwks.status = 200;
+      jwks.body = '<html>proxy error</html>';
+      await assert.rejects(verifier().verify(await sign(idpKey, userClaims())), isUnavailable);
+      jwks.body = JSON.stringify({ keys: 'none' });
+      await assert.rejects(verifier().verify(await sign(idpKey, userClaims())), isUnavailable);
+    });
+
+    it('refetches once on an unknown kid, and the cooldown limits further refetches', async () => {
+      const v = verifier({ cooldownSeconds: 0.3 });
+      await v.verify(await sign(idpKey, userClaims()));
+      assert.equal(jwks.requests, 1);
+
+      // Published after our fetch: a rotation. Past the cooldown, its kid triggers exactly one refetch,
+      // however many requests carry it at once.
+      const next = await signingKey('idp-key-2');
+      jwks.keys = [idpKey.publicJwk, next.publicJwk];
+      await sleep(350);
+      const tokens = await Promise.all(Array.from({ length: 20 }, () => sign(next, userClaims())));
+      const principals = await Promise.all(tokens.map((t) => v.verify(t)));
+      assert.ok(principals.every((p) => p.subject === 'alice-sub'));
+      assert.equal(jwks.requests, 2);
+
+      // Within the cooldown an unknown kid costs no request.
+      for (let i = 0; i < 5; i += 1) {
+        await assert.rejects(v.verify(await sign(foreignKey, userClaims())), isInvalidToken('the token signature is not valid'));
+      }
+      assert.equal(jwks.requests, 2);
+      await sleep(350);
+      await assert.rejects(v.verify(await sign(foreignKey, userClaims())), isInvalidToken('the token signature is not valid'));
+      assert.equal(jwks.requests, 3);
+      assert.equal(v.stats.jwksFetches, 3);
+    });
+  });
+});
+
+describe('isJwtShaped', () => {
+  it('tells JWS compact tokens from opaque ones', () => {
+    assert.equal(isJwtShaped('eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.'), true);
+    assert.equal(isJwtShaped('aaa.bbb.ccc'), true);
+    assert.equal(isJwtShaped('XyZ-opaque_token'), false);
+    assert.equal(isJwtShaped('a.b'), false);
+    assert.equal(isJwtShaped('a.b.c.d'), false);
+    assert.equal(isJwtShaped('a+b.c.d'), false);
+  });
+});
+
+describe('the app by TOKEN_VERIFICATION', () => {
+  const stub = new IntrospectionStub();
+  const silent = pino({ level: 'silent' });
+  before(async () => {
+    await stub.start();
+  });
+  after(async () => {
+    await stub.stop();
+  });
+  beforeEach(() => {
+    stub.calls.length = 0;
+    stub.tokens.clear();
+    stub.tokens.set('opaque-machine-token', { clientId: 'solutrix-api', scope: 'service.api', exp: nowSeconds() + 600 });
+  });
+
+  async function appFor(mode: string) {
+    const config = loadConfig(
+      new Env({ TOKEN_VERIFICATION: mode, IDP_ISSUER: ISSUER, IDP_INTROSPECTION_URL: stub.url, INTROSPECTION_CLIENT_SECRET: STUB_CLIENT_SECRET, IDP_JWKS_URL: jwks.url }),
+    );
+    const server = await serve(createApp(config, { verifier: createVerifier(config), log: silent }));
+    const get = async (path: string, token: string) => {
+      const res = await fetch(`${server.baseUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
+      return { status: res.status, challenge: res.headers.get('www-authenticate'), retryAfter: res.headers.get('retry-after'), body: (await res.json()) as Record<string, unknown> };
+    };
+    return { get, stop: server.stop };
+  }
+
+  it('auto: verifies JWTs locally and introspects opaque tokens', async () => {
+    const app = await appFor('auto');
+    try {
+      const jwt = await app.get('/v1/reports', await sign(idpKey, machineClaims()));
+      assert.equal(jwt.status, 200);
+      assert.equal(stub.calls.length, 0);
+      const whoami = await app.get('/v1/whoami', 'opaque-machine-token');
+      assert.equal(whoami.status, 200);
+      assert.deepEqual({ ...whoami.body, expiresAt: 0 }, { subject: null, clientId: 'solutrix-api', scopes: ['service.api'], kind: 'machine', expiresAt: 0 });
+      assert.equal(stub.calls.length, 1);
+      assert.equal(jwks.requests, 1);
+
+      const noScope = await app.get('/v1/reports', await sign(idpKey, { ...userClaims(), scope: 'openid' }));
+      assert.equal(noScope.status, 403);
+      assert.equal(noScope.challenge, 'Bearer realm="service-api", error="insufficient_scope", scope="service.api"');
+
+      const foreign = await app.get('/v1/whoami', await sign(foreignKey, userClaims()));
+      assert.equal(foreign.status, 401);
+      assert.equal(foreign.challenge, 'Bearer realm="service-api", error="invalid_token", error_description="the token signature is not valid"');
+      assert.deepEqual(foreign.body, { error: 'invalid_token', error_description: 'the token signature is not valid' });
+      assert.equal(stub.calls.length, 1, 'a rejected JWT is never introspected');
+    } finally {
+      await app.stop();
+    }
+  });
+
+  it('jwt: rejects opaque tokens without calling the IDP; 503 + Retry-After when the JWKS is down', async () => {
+    const app = await appFor('jwt');
+    try {
+      const opaque = await app.get('/v1/whoami', 'opaque-machine-token');
+      assert.equal(opaque.status, 401);
+      assert.deepEqual(opaque.body, { error: 'invalid_token', error_description: 'the token is not a JWT' });
+      assert.equal(stub.calls.length, 0);
+      await jwks.stop();
+      const down = await app.get('/v1/whoami', await sign(idpKey, userClaims()));
+      assert.equal(down.status, 503);
+      assert.equal(down.retryAfter, '5');
+      assert.deepEqual(down.body, { error: 'temporarily_unavailable', error_description: 'the authorization server is unavailable' });
+    } finally {
+      await app.stop();
+    }
+  });
+
+  it('introspection: sends JWTs to the IDP too, which refuses them (401)', async () => {
+    const app = await appFor('introspection');
+    try {
+      const res = await app.get('/v1/whoami', await sign(idpKey, userClaims()));
+      assert.equal(res.status, 401);
+      assert.equal(stub.calls.length, 1);
+      assert.equal(jwks.requests, 0);
+    } finally {
+      await app.stop();
+    }
+  });
+});
