@@ -14,7 +14,7 @@ function run(label: string, files: string[], env: Record<string, string> = {}): 
   const started = performance.now();
   const result = spawnSync(
     process.execPath,
-    ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=60000', ...files],
+    ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=180000', ...files],
     { stdio: 'inherit', env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent', ...env } },
   );
   const ok = result.status === 0;
@@ -31,8 +31,8 @@ if (args.length > 0) {
   const all = roots
     .flatMap((root) =>
       readdirSync(root, { recursive: true, encoding: 'utf8' })
-        .filter((f) => f.endsWith('.test.ts') && f.split('/').includes('test'))
-        .map((f) => `${root}/${f}`),
+        .map((f) => `${root}/${f}`)
+        .filter((f) => f.endsWith('.test.ts') && f.split('/').includes('test')),
     )
     .sort();
   if (all.length === 0) {
