@@ -31,6 +31,16 @@ export function createApp(config: Config, deps: AppDeps = {}): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(requestLog(log));
+  // Defaults for every response (JSON, redirects, errors); sendPage sets the pages' own nonce CSP.
+  app.use((_req, res, next) => {
+    res.set({
+      'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+      'X-Frame-Options': 'DENY',
+      'Referrer-Policy': 'no-referrer',
+      'X-Content-Type-Options': 'nosniff',
+    });
+    next();
+  });
   app.use(healthRouter());
   app.use(serviceRouter(serviceApi));
   // The end-user web login (BFF: /, /login, /callback, session).

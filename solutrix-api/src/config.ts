@@ -36,6 +36,8 @@ export interface WebConfig {
 
 export interface Config {
   readonly port: number;
+  /** Listen address (`HOST`); all interfaces when unset. `npm start` sets 127.0.0.1. */
+  readonly host?: string;
   /** Base URL of the Service API, without a trailing slash. */
   readonly serviceApiUrl: string;
   readonly serviceApiTimeoutMs: number;
@@ -65,8 +67,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const port = env.port('PORT', 3000);
   const web = loadWebConfig(env, port);
 
+  const host = env.optional('HOST');
   return Object.freeze({
     port,
+    ...(host === undefined ? {} : { host }),
     serviceApiUrl,
     serviceApiTimeoutMs: 5000,
     serviceToken: Object.freeze({

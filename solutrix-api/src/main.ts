@@ -18,6 +18,6 @@ try {
 
 const app = createApp(config, { serviceToken: sharedServiceTokenClient(), log });
 const server = createServer(app);
-const port = await listen(server, config.port);
+const port = await listen(server, config.port, config.host);
 log.info({ port, serviceApiUrl: config.serviceApiUrl, issuer: config.serviceToken.issuer }, 'solutrix-api listening');
 exitOnSignal(server, log);

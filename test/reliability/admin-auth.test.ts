@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
+import Koa from 'koa';
+import { requireAdminToken } from '../../idp/src/admin/auth.ts';
+import { jsonErrors } from '../../idp/src/errors.ts';
+import { close, listen } from '../../lib/server.ts';
+import { startIdp, type TestIdp } from '../../lib/testing/idp.ts';
+import { rawRequest, sleep, track, type RawResponse } from './stack.ts';
+
+// What idp/test/admin.test.ts (no token, wrong token, token of another length, other scheme → 401)
+// and idp/test/admin-rate-limit.test.ts (20 failures → 429 on every admin route, X-Forwarded-For
+// ignored) already cover is not repeated here. Added: hostile header shapes, the lock-out being per
+// address (one attacker does not lock out another host), and the lock-out ending after its window.
+let idp: TestIdp;
+before(async () => {
+  idp = track(await startIdp());
+});
+after(() => idp?.stop());
+
+const admin = (lines: readonly string[], localAddress = '127.0.0.1'): Promise<RawResponse> =>
+  rawRequest(
+    idp.port,
+    Buffer.from(`GET /api/global/admin/clients HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n${lines.map((l) => `Authorization: ${l}\r\n`).join('')}\r\n`, 'utf8'),
+    '',
+    10_000,
+    localAddress,
+  );
+
+const hostileAuthorization = fc.oneof(
+  fc.string({ unit: 'grapheme', maxLength: 80 }).map((t) => [`Bearer ${t}`]),
+  fc.string({ unit: fc.constantFrom('a', 'é', '😀', ' ', '\t', '=', '"'), maxLength: 40 }).map((t) => [`Bearer ${t}`]),
+  fc.integer({ min: 4000, max: 10_240 }).map((n) => [`Bearer ${'A'.repeat(n)}`]),
+  fc.constantFrom(['Bearer'], ['Bearer '], [''], ['Basic YWRtaW46YWRtaW4='], ['Bearer a', 'Bearer b']),
+  fc.string({ unit: 'binary-ascii', maxLength: 60 }).map((t) => [t.replace(/[\r\n]/g, '')]),
+);
+
+describe('admin authentication under hostile headers', () => {
+  test('any Authorization header but the right one → 401 (then 429 once locked out), RFC-shaped JSON; never a 5xx', async () => {
+    const seen: Record<number, number> = {};
+    await fc.assert(
+      fc.asyncProperty(hostileAuthorization, async (lines) => {
+        const res = await admin(lines);
+        seen[res.status] = (seen[res.status] ?? 0) + 1;
+        if (res.status === 400 && res.body === '') return; // node's HTTP parser refused a control character
+        assert.ok(res.status === 401 || res.status === 429, `${res.status} for ${JSON.stringify(lines).slice(0, 100)}`);
+        const body = JSON.parse(res.body) as Record<string, unknown>;
+        assert.deepEqual(Object.keys(body).sort(), ['error', 'error_description']);
+        if (res.status === 401) assert.match(res.headers['www-authenticate']?.[0] ?? '', /^Bearer realm="idp-admin"/);
+        else assert.equal(res.headers['retry-after']?.[0], '60');
+      }),
+      { numRuns: 80, interruptAfterTimeLimit: 20_000 },
+    );
+    assert.ok((seen[429] ?? 0) > 0, `the address got locked out: ${JSON.stringify(seen)}`);
+    assert.equal(idp.child.exitCode, null);
+  });
+
+  test('the lock-out is per address: another host (127.0.0.2) still gets in with the right token, and its own failures count separately', async () => {
+    assert.equal((await admin([`Bearer ${idp.adminToken}`])).status, 429, '127.0.0.1 is locked out');
+    assert.equal((await admin([`Bearer ${idp.adminToken}`], '127.0.0.2')).status, 200);
+    assert.equal((await admin(['Bearer wrong'], '127.0.0.2')).status, 401);
+    assert.equal((await admin([`Bearer ${idp.adminToken}`], '127.0.0.2')).status, 200);
+  });
+});
+
+test('the lock-out ends when its window has passed (requireAdminToken with a short window)', async () => {
+  const app = new Koa();
+  app.use(jsonErrors(() => {}));
+  app.use(requireAdminToken('the-right-token', { maxFailures: 3, windowMs: 300 }));
+  app.use((ctx) => {
+    ctx.body = { ok: true };
+  });
+  const server = createServer(app.callback());
+  const port = await listen(server, 0, '127.0.0.1');
+  try {
+    const call = async (token: string) => (await fetch(`http://127.0.0.1:${port}/`, { headers: { authorization: `Bearer ${token}` } })).status;
+    assert.deepEqual([await call('a'), await call('b'), await call('c')], [401, 401, 401]);
+    assert.equal(await call('the-right-token'), 429);
+    await sleep(450);
+    assert.equal(await call('the-right-token'), 200);
+  } finally {
+    await close(server);
+  }
+});
