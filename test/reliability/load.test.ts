@@ -7,22 +7,21 @@ import { startService, type Service } from '../../lib/testing/process.ts';
 import { leaks, rssMb, sleep, track, waitFor } from './stack.ts';
 
 // Requests at concurrency 100 against the Service API with valid, unknown and expired tokens.
-// `npm test` sends up to 15,000 (a shared 2-core machine served 270-840 requests/s, so 50,000 takes
-// 60-180 s, and this file is kept under ~60 s); the full issue-sized load is
-//   RELIABILITY_LOAD_REQUESTS=50000 RELIABILITY_LOAD_SECONDS=200 node --import tsx --test --test-timeout=300000 test/reliability/load.test.ts
+// `npm test` sends the issue's 50,000, bounded to 90 s (a free 2-core machine needs ~30-60 s; a
+// saturated one served 270-840 requests/s and stops at the bound). Override with
+//   RELIABILITY_LOAD_REQUESTS=... RELIABILITY_LOAD_SECONDS=...
 // The run stops at its time limit whatever the count; every answer it got is checked. The RSS bound is
 // documented in SECURITY.md.
 export const RSS_BOUND_MB = 300;
-const TOTAL = Number(process.env.RELIABILITY_LOAD_REQUESTS ?? 15_000);
+const TOTAL = Number(process.env.RELIABILITY_LOAD_REQUESTS ?? 50_000);
 // Far below what a free machine does (15,000 in ~20 s); a saturated one answered 1,000 in 17 s.
 const MIN_ANSWERED = Math.min(TOTAL, 500);
 let answeredTotal = 0;
 const CONNECTIONS = 100;
-// The file stays under ~60 s: process starts on a saturated machine can take half of that, so the load
-// phase gets what is left of a 48 s budget, 25 s at most.
+// The load phase gets what is left of a 110 s budget after the processes started, 90 s at most.
 const FILE_STARTED = Date.now();
 const timeLimitMs = () =>
-  process.env.RELIABILITY_LOAD_SECONDS ? Number(process.env.RELIABILITY_LOAD_SECONDS) * 1000 : Math.max(5000, Math.min(25_000, FILE_STARTED + 48_000 - Date.now()));
+  process.env.RELIABILITY_LOAD_SECONDS ? Number(process.env.RELIABILITY_LOAD_SECONDS) * 1000 : Math.max(5000, Math.min(90_000, FILE_STARTED + 110_000 - Date.now()));
 
 type Result = { requests: { total: number }; errors: number; timeouts: number; non2xx: number; duration: number; statusCodeStats: Record<string, { count: number }> };
 type Instance = { stop(): void };
