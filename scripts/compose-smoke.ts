@@ -7,7 +7,13 @@
 //   5. the Playwright suite against the compose stack
 //   6. persistence: a token and the seeded clients survive `down` + `up`
 //   7. `down -v` in any case; non-zero exit on any failure
+//   8. with SMOKE_SCALE=1, then the scale-out stack (compose.yaml + compose.scale.yaml): PostgreSQL
+//      (a local image standing in for postgres:16, scripts/compose/postgres-image.ts), two IDP
+//      replicas behind the round-robin LB; a client registered and a token issued through the LB,
+//      introspected many times through it (both replicas must answer, tokens of one active at the
+//      other, same JWKS on both), the machine flow, then `down -v`
 // Environment: SMOKE_SKIP_E2E=1 skips step 5 (says so loudly); SMOKE_KEEP=1 leaves the stack up;
+// SMOKE_SCALE=1 adds step 8, SMOKE_SCALE=only runs just the image build and step 8;
 // SMOKE_COMPOSE_V2=1 drives `docker compose` instead of `docker-compose`; SOLUTRIX_SMOKE_CACHE moves the cache.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -15,6 +21,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureEngine } from './compose/engine.ts';
 import { buildOfflineImage } from './compose/image.ts';
+import { buildPostgresImage } from './compose/postgres-image.ts';
 import { run, Timings } from './compose/run.ts';
 import { basic, form, http, portInUse, Stack } from './compose/stack.ts';
 
@@ -30,6 +37,17 @@ const adminToken = randomBytes(32).toString('base64url');
 // Everything compose.yaml interpolates is set here, so a developer's .env cannot change the test.
 const stackEnv = { SOLUTRIX_IMAGE: IMAGE, IDP_ADMIN_TOKEN: adminToken, SEED_ALICE_PASSWORD: '', SEED_BOB_PASSWORD: '', LOG_LEVEL: 'info' };
 const stack = new Stack(ROOT, PROJECT, stackEnv);
+
+const SCALE = process.env.SMOKE_SCALE === '1' || process.env.SMOKE_SCALE === 'only';
+const SCALE_ONLY = process.env.SMOKE_SCALE === 'only';
+const POSTGRES_IMAGE = process.env.SMOKE_POSTGRES_IMAGE || 'solutrix-local-postgres:dev';
+const scaleStack = new Stack(
+  ROOT,
+  `${PROJECT}-scale`,
+  { ...stackEnv, POSTGRES_IMAGE, POSTGRES_PASSWORD: randomBytes(16).toString('hex') },
+  ['compose.yaml', 'compose.scale.yaml'],
+  { longRunning: ['postgres', 'idp-a', 'idp-b', 'idp', 'service-api', 'solutrix-api'], oneShot: ['seed'] },
+);
 
 function check(condition: unknown, message: string, detail?: unknown): asserts condition {
   if (!condition) throw new Error(detail === undefined ? message : `${message}: ${JSON.stringify(detail)}`);
@@ -145,6 +163,80 @@ async function persistence(): Promise<void> {
   console.log('  token, clients and secrets survived down/up');
 }
 
+const REPLICAS = ['idp-a:4000', 'idp-b:4000'];
+
+/** Through the LB: a new client, a token, many introspections answered by both replicas. */
+async function scaleRoundRobin(): Promise<void> {
+  const admin = { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' };
+  const name = `scale-smoke-${randomBytes(4).toString('hex')}`;
+  const created = await http(`${IDP}/api/global/admin/clients`, {
+    method: 'POST',
+    headers: admin,
+    body: JSON.stringify({ name, redirect_uris: [], grant_types: ['client_credentials'], scopes: ['service.api'] }),
+  });
+  check(created.status === 201 && typeof created.json.client_secret === 'string', 'register a client through the LB', { status: created.status, body: created.json });
+  const secret = created.json.client_secret as string;
+  const seen = new Map<string, number>();
+  const count = (res: { headers: Headers }) => {
+    const upstream = res.headers.get('x-upstream') ?? '(none)';
+    seen.set(upstream, (seen.get(upstream) ?? 0) + 1);
+    return upstream;
+  };
+  // A few tokens (each issued by whichever replica the LB picked), each introspected on both.
+  const issuers = new Set<string>();
+  const rounds = 20;
+  for (let i = 0; i < 4; i++) {
+    const res = await http(`${IDP}/oauth/token`, form({ grant_type: 'client_credentials', scope: 'service.api' }, basic(name, secret)));
+    check(res.status === 200 && typeof res.json.access_token === 'string', `client_credentials for ${name} through the LB`, { status: res.status, body: res.json });
+    issuers.add(count(res));
+    for (let j = 0; j < rounds; j++) {
+      const info = await http(`${IDP}/oauth/introspect`, form({ token: res.json.access_token as string }, basic(name, secret)));
+      check(info.status === 200 && info.json.active === true && info.json.client_id === name, `introspection #${j} via ${info.headers.get('x-upstream')}`, { status: info.status, body: info.json });
+      check(info.json.iss === undefined || info.json.iss === 'http://localhost:4000/oauth', 'introspection iss', info.json.iss);
+      count(info);
+    }
+  }
+  const summary = Object.fromEntries(seen);
+  console.log(`  answers per upstream: ${JSON.stringify(summary)} (tokens issued by ${[...issuers].join(', ')})`);
+  for (const replica of REPLICAS) check((seen.get(replica) ?? 0) >= 10, `replica ${replica} answered through the LB`, summary);
+  check(seen.size === REPLICAS.length, 'only the two replicas answered', summary);
+
+  // The replicas, asked directly over the compose network: one key set, one issuer.
+  const script = `Promise.all(${JSON.stringify(REPLICAS)}.map((r) => fetch('http://' + r + '/oauth/jwks.json').then((x) => x.text()))).then((t) => console.log(JSON.stringify(t)))`;
+  const out = await scaleStack.exec('service-api', ['node', '-e', script]);
+  const [a, b] = JSON.parse(out.trim().split('\n').pop()!) as string[];
+  check(a === b && (JSON.parse(a!) as { keys: unknown[] }).keys.length > 0, 'both replicas publish the same JWKS', { a, b });
+  console.log('  both replicas publish the same JWKS');
+}
+
+async function scale(): Promise<void> {
+  let brought = false;
+  try {
+    await timings.phase('scale: postgres image', () => buildPostgresImage({ image: POSTGRES_IMAGE }));
+    await timings.phase('scale: up', async () => {
+      await scaleStack.down(true).catch(() => undefined);
+      const busy = [];
+      for (const port of [3000, 4000, 4001]) if (await portInUse(port)) busy.push(port);
+      check(busy.length === 0, `127.0.0.1 ports in use (stop \`npm start\` or another stack first)`, busy);
+      brought = true;
+      await scaleStack.up();
+      await scaleStack.waitHealthy();
+    });
+    await timings.phase('scale: round robin', scaleRoundRobin);
+    await timings.phase('scale: machine flow', machineFlow);
+  } catch (err) {
+    if (brought) {
+      const logs = await scaleStack.logs().catch((e: Error) => `(no logs: ${e.message})`);
+      console.error(`\n--- scale stack logs (last 150 lines) ---\n${logs.split('\n').slice(-150).join('\n')}`);
+    }
+    throw err;
+  } finally {
+    if (brought && process.env.SMOKE_KEEP !== '1') {
+      await timings.phase('scale: down -v', () => scaleStack.down(true)).catch((err: Error) => console.error(`teardown failed: ${err.message}`));
+    }
+  }
+}
+
 async function main(): Promise<number> {
   const engine = await timings.phase('engine', () => ensureEngine());
   if (!engine.ok) {
@@ -154,6 +246,10 @@ async function main(): Promise<number> {
   let brought = false;
   try {
     await timings.phase('image', () => buildOfflineImage({ root: ROOT, image: IMAGE }));
+    if (SCALE_ONLY) {
+      await scale();
+      return 0;
+    }
     await timings.phase('up', async () => {
       await stack.down(true).catch(() => undefined); // leftovers of an interrupted run
       const busy = [];
@@ -170,6 +266,11 @@ async function main(): Promise<number> {
     await timings.phase('machine flow', machineFlow);
     await timings.phase('e2e (Playwright)', e2e);
     await timings.phase('persistence (down/up)', persistence);
+    if (SCALE) {
+      if (process.env.SMOKE_KEEP !== '1') await timings.phase('down -v', () => stack.down(true));
+      brought = false;
+      await scale();
+    }
     return 0;
   } catch (err) {
     console.error(`\nFAILED: ${(err as Error).message}`);

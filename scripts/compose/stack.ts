@@ -11,6 +11,10 @@ export class Stack {
     private readonly root: string,
     readonly project: string,
     private readonly env: NodeJS.ProcessEnv,
+    /** Compose files (`-f`, in order); unset: compose.yaml found by Compose itself. */
+    private readonly files?: string[],
+    /** What waitHealthy() and logs() look at: one-shot services must exit 0, the others be healthy. */
+    readonly services: { longRunning: readonly string[]; oneShot: readonly string[] } = { longRunning: LONG_RUNNING, oneShot: ['seed'] },
   ) {}
 
   private options(extra: Partial<IDockerComposeOptions> = {}): IDockerComposeOptions {
@@ -20,6 +24,7 @@ export class Stack {
       composeOptions: [['--project-name', this.project]],
       env: { ...process.env, ...this.env },
       log: false,
+      ...(this.files ? { config: this.files } : {}),
       ...extra,
     };
   }
@@ -46,7 +51,7 @@ export class Stack {
     return this.call('compose down', ms, compose.down(this.options({ commandOptions })));
   }
 
-  async logs(services: readonly string[] = SERVICES, ms = 60_000): Promise<string> {
+  async logs(services: readonly string[] = [...this.services.longRunning, ...this.services.oneShot], ms = 60_000): Promise<string> {
     const result = await this.call('compose logs', ms, compose.logs([...services], this.options({ commandOptions: ['--no-color'] })));
     return result.out;
   }
@@ -75,7 +80,7 @@ export class Stack {
     while (Date.now() < deadline) {
       const states: string[] = [];
       let healthy = true;
-      for (const service of SERVICES) {
+      for (const service of [...this.services.longRunning, ...this.services.oneShot]) {
         const id = await this.containerId(service);
         if (!id) {
           states.push(`${service}=missing`);
@@ -86,8 +91,8 @@ export class Stack {
         const inspected = await run('docker', ['inspect', '--format', format, id], { timeoutMs: 30_000 });
         const [status, exitCode, health] = inspected.stdout.trim().split(' ');
         states.push(`${service}=${status}/${health}`);
-        if (service === 'seed') {
-          if (status === 'exited' && exitCode !== '0') throw new Error(`seed exited ${exitCode}`);
+        if (this.services.oneShot.includes(service)) {
+          if (status === 'exited' && exitCode !== '0') throw new Error(`${service} exited ${exitCode}`);
           healthy &&= status === 'exited';
         } else {
           if (status === 'exited' || status === 'dead') throw new Error(`${service} ${status} (exit ${exitCode})`);
@@ -104,7 +109,7 @@ export class Stack {
   }
 }
 
-export type HttpResult = { status: number; json: Record<string, unknown>; text: string };
+export type HttpResult = { status: number; json: Record<string, unknown>; text: string; headers: Headers };
 
 export async function http(url: string, init: RequestInit = {}): Promise<HttpResult> {
   const res = await fetch(url, { ...init, signal: AbortSignal.timeout(15_000), redirect: 'manual' });
@@ -115,7 +120,7 @@ export async function http(url: string, init: RequestInit = {}): Promise<HttpRes
   } catch {
     // not JSON: callers look at text
   }
-  return { status: res.status, json, text };
+  return { status: res.status, json, text, headers: res.headers };
 }
 
 export const basic = (id: string, secret: string) =>
