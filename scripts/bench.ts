@@ -1,0 +1,52 @@
+// `npm run bench`: starts everything it measures on loopback ports, prints a Markdown table and writes
+// .data/bench/results.{json,md}. Phases: BENCH_PHASES=service,idp,startup (default all).
+// BENCH_SECONDS (4), BENCH_CONNECTIONS (20), BENCH_ROUNDS (2), BENCH_LOG_LEVEL (info).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { startIdp, type TestIdp } from '../lib/testing/idp.ts';
+import { ROOT } from '../lib/testing/process.ts';
+import { benchIdp } from './bench/idp.ts';
+import { DEFAULT_CONNECTIONS, DEFAULT_SECONDS } from './bench/load.ts';
+import { machine, markdown, type Results } from './bench/report.ts';
+import { benchServiceApi } from './bench/serviceApi.ts';
+import { benchStartup } from './bench/startup.ts';
+
+const phases = new Set((process.env.BENCH_PHASES ?? 'service,idp,startup').split(','));
+const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+const logLevel = process.env.BENCH_LOG_LEVEL ?? 'info';
+const progress = (line: string) => console.error(`bench: ${line}`);
+const started = performance.now();
+
+const results: Results = {
+  date: new Date().toISOString(),
+  machine: machine(),
+  settings: { seconds: DEFAULT_SECONDS, connections: DEFAULT_CONNECTIONS, rounds, logLevel },
+};
+
+if (phases.has('service')) {
+  const idps: TestIdp[] = [];
+  try {
+    progress('starting an IDP (opaque tokens) and one in jwt mode');
+    const env = { LOG_LEVEL: 'info', CLIENT_CREDENTIALS_TTL: '600' };
+    const [idp, jwtIdp] = await Promise.all([startIdp({ env }), startIdp({ env: { ...env, ACCESS_TOKEN_FORMAT: 'jwt' } })]);
+    idps.push(idp, jwtIdp);
+    results.serviceApi = await benchServiceApi(idp, jwtIdp, { rounds, logLevel, progress });
+  } finally {
+    await Promise.all(idps.map((idp) => idp.stop()));
+  }
+}
+if (phases.has('idp')) results.idp = await benchIdp({ rounds, progress });
+if (phases.has('startup')) {
+  progress('5. npm start: cold and warm');
+  results.startup = await benchStartup();
+}
+
+results.machine.loadavgAfter = loadavg().map((l) => +l.toFixed(2));
+results.durationSeconds = Math.round((performance.now() - started) / 1000);
+const dir = join(ROOT, '.data/bench');
+mkdirSync(dir, { recursive: true });
+const table = markdown(results);
+writeFileSync(join(dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+writeFileSync(join(dir, 'results.md'), `${table}\n`);
+console.log(`\n${table}\nbench: ${results.durationSeconds} s; results in .data/bench/results.json and results.md`);

@@ -1,0 +1,56 @@
+// The IDP as idp/src/main.ts builds it, with the store chosen by BENCH_IDP_STORE (sqlite | memory):
+// the same app, configuration, keys and logging, so the two differ only in storage.
+// Experiments (compareIdp.ts): BENCH_IDP_SRC=dir loads app.ts etc. from a modified copy of idp/src;
+// BENCH_LOG_DEST=async logs through an asynchronous pino destination; BENCH_IDP_BARE=1 mounts the
+// provider alone, without this project's koa middlewares (what they cost).
+import Koa from 'koa';
+import mount from 'koa-mount';
+import { createServer } from 'node:http';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { pino } from 'pino';
+import { createLogger } from '../../lib/log.ts';
+import { listen } from '../../lib/server.ts';
+import { serveCommands } from './children.ts';
+import { memoryStore } from './memoryStore.ts';
+
+type Src = {
+  app: typeof import('../../idp/src/app.ts');
+  config: typeof import('../../idp/src/config.ts');
+  keys: typeof import('../../idp/src/keys.ts');
+  store: typeof import('../../idp/src/store/index.ts');
+  provider: typeof import('../../idp/src/provider.ts');
+};
+const srcDir = process.env.BENCH_IDP_SRC ? pathToFileURL(`${resolve(process.env.BENCH_IDP_SRC)}/`).href : new URL('../../idp/src/', import.meta.url).href;
+const load = async <K extends keyof Src>(file: string): Promise<Src[K]> => import(new URL(file, srcDir).href);
+const { createApp } = await load<'app'>('app.ts');
+const { loadConfig } = await load<'config'>('config.ts');
+const { loadSecrets } = await load<'keys'>('keys.ts');
+const { openStore } = await load<'store'>('store/index.ts');
+
+const log =
+  process.env.BENCH_LOG_DEST === 'async'
+    ? pino(
+        { name: 'idp', level: process.env.LOG_LEVEL ?? 'info', base: { service: 'idp' }, redact: { paths: ['req.headers.authorization'], censor: '[redacted]' } },
+        pino.destination({ dest: 1, sync: false, minLength: 4096 }),
+      )
+    : createLogger('idp');
+const config = loadConfig();
+const secrets = await loadSecrets(config.dataDir, { adminToken: config.adminToken });
+// openStore is what main.ts uses: SQLite in the data dir (IDP_DATABASE_URL is not passed here).
+const store = process.env.BENCH_IDP_STORE === 'memory' ? memoryStore() : await openStore(config);
+let app = createApp(config, secrets, store, log).app;
+if (process.env.BENCH_IDP_BARE) {
+  // Clients are registered through the full app's admin API; then the provider alone serves /oauth.
+  const full = app;
+  const { createProvider } = await load<'provider'>('provider.ts');
+  const provider = createProvider(config, secrets, store);
+  provider.proxy = true;
+  const bare = new Koa({ proxy: true });
+  bare.use(mount('/oauth', provider));
+  bare.use(mount(full));
+  app = bare;
+}
+const server = createServer(app.callback());
+const port = await listen(server, config.port, '127.0.0.1');
+serveCommands({ port, adminToken: secrets.adminToken }, {});

@@ -1,0 +1,128 @@
+import { cpus, loadavg, totalmem } from 'node:os';
+import type { IdpResults } from './idp.ts';
+import { capacity, type LoadResult } from './load.ts';
+import type { ServiceApiResults } from './serviceApi.ts';
+import type { StartupResult } from './startup.ts';
+
+export type Machine = { cpu: string; cores: number; memoryGb: number; node: string; platform: string; loadavgBefore: number[]; loadavgAfter?: number[] };
+
+export function machine(): Machine {
+  return {
+    cpu: cpus()[0]?.model.trim() ?? 'unknown',
+    cores: cpus().length,
+    memoryGb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    loadavgBefore: loadavg().map((l) => +l.toFixed(2)),
+  };
+}
+
+export type Results = {
+  date: string;
+  machine: Machine;
+  settings: { seconds: number; connections: number; rounds: number; logLevel: string };
+  serviceApi?: ServiceApiResults;
+  idp?: IdpResults;
+  startup?: { cold: StartupResult; warm: StartupResult };
+  durationSeconds?: number;
+};
+
+const n = (x: number) => Math.round(x).toLocaleString('en-US');
+const pct = (x: number) => `${(x * 100).toFixed(0)} %`;
+const ratio = (x: number) => x.toFixed(2);
+const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
+const cpuCell = (r: LoadResult) => (r.cpuUsPerRequest ? `${r.cpuUsPerRequest} µs` : '—');
+const failed = (r: LoadResult) => (r.non2xx + r.errors ? `${r.non2xx + r.errors} failed ` : '');
+const loadRow = (name: string, r: LoadResult, vs?: LoadResult, note = '') =>
+  row([name, n(r.rps), `${r.p50} / ${r.p99}`, cpuCell(r), vs === undefined ? '' : ratio(capacity(r) / capacity(vs)), `${failed(r)}${note}`]);
+const ok = (good: boolean) => (good ? '✅' : '❌');
+const milestones = (r: StartupResult) => Object.entries(r.milestones).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
+const statuses = (s: Record<number, number>) => Object.entries(s).map(([k, v]) => `${v}× ${k}`).join(', ');
+
+export function markdown(r: Results): string {
+  const m = r.machine;
+  const lines = [
+    `Benchmarks of ${r.date} — ${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB, Node ${m.node} (${m.platform}); load average ${m.loadavgBefore.join(' ')} before, ${m.loadavgAfter?.join(' ') ?? '?'} after.`,
+    `autocannon: ${r.settings.connections} connections, ${r.settings.seconds} s per run after 1 s warm-up, best of ${r.settings.rounds} alternating rounds; services log at ${r.settings.logLevel}.`,
+    'Ratios (÷ columns) compare **server CPU time per request** (user + system of the server process during the run), which the other load on a shared machine hardly changes; req/s and latencies are as measured and move with that load.',
+    '',
+  ];
+  const s = r.serviceApi;
+  if (s) {
+    const w = s.whoami;
+    lines.push(
+      '**1. Service API `GET /v1/whoami`** (same process, same middleware stack; only authentication differs)',
+      '',
+      row(['variant', 'req/s', 'p50 / p99 ms', 'server CPU / req', '÷ no-auth', 'note']),
+      row(['---', '---:', '---:', '---:', '---:', '---']),
+      loadRow('no auth (stack minus `requireBearer`)', w.noAuth, w.noAuth),
+      loadRow('`requireBearer`, verifier that costs nothing', w.bearerOnly, w.noAuth),
+      loadRow('opaque token, cached introspection', w.cachedIntrospection, w.noAuth, `target ≥ 0.90 ${ok(w.ratio >= 0.9)}`),
+      loadRow('opaque token, default config (`TOKEN_VERIFICATION=auto`)', w.defaultConfig, w.noAuth),
+      'unavailable' in w.jwt
+        ? row(['JWT, local verification', '—', '—', '—', '—', `not measured: ${w.jwt.unavailable.replaceAll('|', '/')}`])
+        : loadRow('JWT, local verification (`TOKEN_VERIFICATION=jwt`)', w.jwt, w.noAuth, `${ratio(w.jwtRatio!)} × opaque cached`),
+      '',
+      '**2–3. Calls that reach the IDP**',
+      '',
+      row(['scenario', 'IDP calls', 'target', '', 'detail']),
+      row(['---', '---:', '---:', '---', '---']),
+      row([
+        '500 concurrent first requests, one fresh token',
+        s.singleFlight.introspections,
+        1,
+        ok(s.singleFlight.introspections === 1 && s.singleFlight.idpIntrospectLogLines === 1),
+        `IDP logged ${s.singleFlight.idpIntrospectLogLines} introspection(s); ${s.singleFlight.coalesced} coalesced, ${s.singleFlight.cacheHits} cache hits; ${statuses(s.singleFlight.statuses)}`,
+      ]),
+      row([
+        `${n(s.tokenLife.requests)} requests over ${s.tokenLife.virtualSeconds} s of a token's life`,
+        s.tokenLife.introspections,
+        s.tokenLife.expectedIntrospections,
+        ok(s.tokenLife.introspections <= s.tokenLife.expectedIntrospections + 1 && s.tokenLife.non2xx === 0),
+        `1 per ${s.tokenLife.cacheTtlSeconds} s cache lifetime (virtual clock in the verifier); ${s.tokenLife.non2xx} failed`,
+      ]),
+      row([
+        '1,000 concurrent Solutrix → Service API calls, cold token cache',
+        s.solutrix.tokenRequests,
+        1,
+        ok(s.solutrix.tokenRequests === 1 && s.solutrix.idpTokenLogLines === 1),
+        `IDP logged ${s.solutrix.idpTokenLogLines} token request(s); Service API introspected ${s.solutrix.serviceApiIntrospections}×; ${statuses(s.solutrix.statuses)}`,
+      ]),
+      '',
+    );
+  }
+  const i = r.idp;
+  if (i) {
+    const hello = capacity(i.hello);
+    lines.push(
+      '**4. IDP, one process** (÷ hello-world: share of this machine\'s node:http ceiling)',
+      '',
+      row(['endpoint', 'variant', 'req/s', 'p50 / p99 ms', 'server CPU / req', '÷ hello-world']),
+      row(['---', '---', '---:', '---:', '---:', '---:']),
+      row(['`node:http` hello-world', '—', n(i.hello.rps), `${i.hello.p50} / ${i.hello.p99}`, cpuCell(i.hello), '100 %']),
+      ...Object.entries(i.introspection).map(([name, x]) => row(['`POST /oauth/introspect`', name, `${n(x.rps)}${failed(x) ? ` (${failed(x).trim()})` : ''}`, `${x.p50} / ${x.p99}`, cpuCell(x), pct(capacity(x) / hello)])),
+      ...Object.entries(i.grants).map(([name, x]) => row(['`POST /oauth/token` client_credentials', name, `${n(x.rps)}${failed(x) ? ` (${failed(x).trim()})` : ''}`, `${x.p50} / ${x.p99}`, cpuCell(x), pct(capacity(x) / hello)])),
+      '',
+      row(['ratio', 'value', 'target']),
+      row(['---', '---:', '---']),
+      ...Object.entries(i.ratios).map(([name, x]) => {
+        const target = name.includes('sqlite ÷ memory') ? `≥ 1.00 ${ok(x >= 0.995)}` : name === 'introspection sqlite ÷ hello-world' ? `≥ 15 % ${ok(x >= 0.15)}` : '';
+        return row([name, name.includes('hello') ? pct(x) : ratio(x), target]);
+      }),
+      '',
+    );
+  }
+  if (r.startup) {
+    const { cold, warm } = r.startup;
+    lines.push(
+      '**5. `npm start` until "Stack ready"** (IDP healthy, seeded, Service API and Solutrix healthy)',
+      '',
+      row(['run', 'seconds (spawn → ready)', 'start.ts reports', 'target ≤ 5 s', 'milestones (s after spawn)']),
+      row(['---', '---:', '---:', '---', '---']),
+      row(['cold (fresh data dir)', cold.seconds.toFixed(1), cold.reported ?? '', ok(cold.seconds <= 5), milestones(cold)]),
+      row(['warm (second start)', warm.seconds.toFixed(1), warm.reported ?? '', ok(warm.seconds <= 5), milestones(warm)]),
+      '',
+    );
+  }
+  return lines.join('\n');
+}
