@@ -5,11 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { freePort } from '../../lib/testing/process.ts';
+import { startPostgres } from '../../lib/testing/postgres.ts';
 import { basic, clientCredentialsToken, registerClient } from '../../lib/testing/idp.ts';
 import { startChild, type Child, type Stdout } from './children.ts';
 import { better, capacity, load, type LoadResult } from './load.ts';
 
-export type IdpVariant = { store: 'sqlite' | 'memory'; logLevel: string; stdout: Stdout; env?: Record<string, string>; name?: string };
+export type IdpVariant = { store: 'sqlite' | 'memory' | 'postgres'; logLevel: string; stdout: Stdout; env?: Record<string, string>; name?: string };
 export type IdpResults = {
   hello: LoadResult;
   introspection: Record<string, LoadResult>;
@@ -85,9 +86,12 @@ export async function startIdpVariant(variant: IdpVariant): Promise<Target> {
 
 export async function benchIdp({ rounds, progress }: { rounds: number; progress: (line: string) => void }): Promise<IdpResults> {
   const hello = await startChild<{ port: number }>('./helloServer.ts', {});
+  // The scale-out store (issue 9) beside the embedded one: a throwaway local PostgreSQL server.
+  const postgres = await startPostgres();
   const main: IdpVariant[] = [
     { store: 'sqlite', logLevel: 'info', stdout: 'pipe' },
     { store: 'memory', logLevel: 'info', stdout: 'pipe' },
+    { store: 'postgres', logLevel: 'info', stdout: 'pipe', env: { IDP_DATABASE_URL: await postgres.createDatabase('idp_bench') } },
   ];
   const logging: IdpVariant[] = [
     { store: 'sqlite', logLevel: 'info', stdout: 'ignore' },
@@ -117,7 +121,7 @@ export async function benchIdp({ rounds, progress }: { rounds: number; progress:
       for (const t of targets.slice(main.length)) best(introspection, t.name, await t.introspect());
     }
 
-    const [sqlite, memory] = main.map(label) as [string, string];
+    const [sqlite, memory, pg] = main.map(label) as [string, string, string];
     const helloRps = capacity(helloResult!);
     return {
       hello: helloResult!,
@@ -126,6 +130,8 @@ export async function benchIdp({ rounds, progress }: { rounds: number; progress:
       ratios: {
         'introspection sqlite ÷ memory': capacity(introspection[sqlite]!) / capacity(introspection[memory]!),
         'grants sqlite ÷ memory': capacity(grants[sqlite]!) / capacity(grants[memory]!),
+        'introspection postgres ÷ sqlite': capacity(introspection[pg]!) / capacity(introspection[sqlite]!),
+        'grants postgres ÷ sqlite': capacity(grants[pg]!) / capacity(grants[sqlite]!),
         'introspection sqlite ÷ hello-world': capacity(introspection[sqlite]!) / helloRps,
         'introspection memory ÷ hello-world': capacity(introspection[memory]!) / helloRps,
         'grants sqlite ÷ hello-world': capacity(grants[sqlite]!) / helloRps,
@@ -134,5 +140,6 @@ export async function benchIdp({ rounds, progress }: { rounds: number; progress:
     };
   } finally {
     await Promise.all([hello.stop(), ...targets.map((t) => t.child.stop())]);
+    await postgres.stop();
   }
 }

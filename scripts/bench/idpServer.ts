@@ -37,7 +37,7 @@ const log =
     : createLogger('idp');
 const config = loadConfig();
 const secrets = await loadSecrets(config.dataDir, { adminToken: config.adminToken });
-// openStore is what main.ts uses: SQLite in the data dir (IDP_DATABASE_URL is not passed here).
+// openStore is what main.ts uses: SQLite in the data dir, or PostgreSQL when IDP_DATABASE_URL is set.
 const store = process.env.BENCH_IDP_STORE === 'memory' ? memoryStore() : await openStore(config);
 let app = createApp(config, secrets, store, log).app;
 if (process.env.BENCH_IDP_BARE) {

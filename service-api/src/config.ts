@@ -35,6 +35,7 @@ export type Config = Readonly<{
         audience: string;
         cooldownSeconds: number;
         cacheMaxAgeSeconds: number;
+        principalCacheSeconds: number;
         timeoutMs: number;
         retryAfterSeconds: number;
       }>
@@ -70,6 +71,8 @@ export function loadConfig(env: Env = new Env()): Config {
           audience: env.string('SERVICE_API_AUDIENCE', 'http://localhost:4001'),
           cooldownSeconds: env.integer('JWKS_COOLDOWN', 30, { min: 0, max: 3600 }),
           cacheMaxAgeSeconds: env.integer('JWKS_CACHE_MAX_AGE', 600, { min: 0, max: 86_400 }),
+          // How long a verified JWT's principal is reused without another signature check.
+          principalCacheSeconds: env.integer('JWT_CACHE_MAX_TTL', 30, { min: 0, max: 3600 }),
           timeoutMs: env.integer('JWKS_TIMEOUT_MS', 2000, { min: 1, max: 60_000 }),
           retryAfterSeconds: 5,
         });

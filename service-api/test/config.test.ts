@@ -31,6 +31,7 @@ describe('loadConfig', () => {
         audience: 'http://localhost:4001',
         cooldownSeconds: 30,
         cacheMaxAgeSeconds: 600,
+        principalCacheSeconds: 30,
         timeoutMs: 2000,
         retryAfterSeconds: 5,
       },
@@ -77,6 +78,7 @@ describe('loadConfig', () => {
         SERVICE_API_AUDIENCE: 'https://api.example',
         JWKS_COOLDOWN: '1',
         JWKS_CACHE_MAX_AGE: '60',
+        JWT_CACHE_MAX_TTL: '7',
         JWKS_TIMEOUT_MS: '700',
       }),
     );
@@ -86,6 +88,7 @@ describe('loadConfig', () => {
       audience: 'https://api.example',
       cooldownSeconds: 1,
       cacheMaxAgeSeconds: 60,
+      principalCacheSeconds: 7,
       timeoutMs: 700,
       retryAfterSeconds: 5,
     });

@@ -22,7 +22,7 @@ let serviceApi: Service;
 
 before(async () => {
   ({ idp, credentialsDir, client } = await startSeededIdp('jwt'));
-  serviceApi = await startServiceApi(serviceApiEnv(idp, credentialsDir, { JWKS_COOLDOWN: '1' }));
+  serviceApi = await startServiceApi(serviceApiEnv(idp, credentialsDir, { JWKS_COOLDOWN: '1', JWT_CACHE_MAX_TTL: '1' }));
 });
 after(async () => {
   await serviceApi?.stop();
@@ -82,7 +82,7 @@ it('add → promote → retire: new-key tokens verify via an unknown-kid refetch
     fetches = jwksFetches();
     assert.equal((await whoami(oldToken)).status, 200, 'still in the cached JWKS');
 
-    await sleep(1100);
+    await sleep(1100); // past JWKS_COOLDOWN and JWT_CACHE_MAX_TTL (the verified old-key principal)
     const foreign = `${Buffer.from(JSON.stringify({ alg: 'RS256', typ: 'at+jwt', kid: 'unknown-kid' })).toString('base64url')}.${oldToken.split('.')[1]}.${oldToken.split('.')[2]}`;
     assert.equal((await whoami(foreign)).status, 401);
     assert.equal(await eventually(() => jwksFetches() - fetches, 1), 1, 'the unknown kid made the Service API refetch');

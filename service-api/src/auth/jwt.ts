@@ -1,3 +1,5 @@
+import { hash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -39,6 +41,13 @@ export type JwtVerifierOptions = {
   timeoutMs?: number;
   /** Sent as `Retry-After` when the JWKS cannot be fetched and no cached key matches. Default 5. */
   retryAfterSeconds?: number;
+  /**
+   * A verified token's principal is reused for at most this long (and never past `exp`), keyed on the
+   * SHA-256 of the token: an RS256 check costs more than the rest of a request. 0 disables. Default 30.
+   */
+  principalCacheSeconds?: number;
+  /** Bound on cached principals. Default 10000. */
+  principalCacheMaxEntries?: number;
   /** Epoch milliseconds for `exp`/`nbf` checks; tests freeze it. Default `Date.now`. */
   now?: () => number;
   /** Default: the global fetch. */
@@ -49,6 +58,8 @@ export type JwtVerifierOptions = {
 export type JwtVerifierStats = {
   /** Tokens checked (accepted or not). */
   verifications: number;
+  /** Requests answered from the principal cache, without a signature check. */
+  cacheHits: number;
   /** Requests made to the JWKS endpoint, failed ones included. */
   jwksFetches: number;
   /** JWKS fetches that failed (unreachable, timeout, non-200, not a JWKS). */
@@ -73,6 +84,7 @@ class JwksUnavailable extends Error {}
  * - Tokens that are not JWT-shaped are rejected (401) without any network call.
  * - JWKS unreachable, timing out or garbled → `TemporarilyUnavailable` (503), unless a key fetched
  *   earlier matches: cached keys keep working during an IDP outage, even past `cacheMaxAgeSeconds`.
+ * - A verified token's principal is cached (SHA-256 key) for `principalCacheSeconds`, never past `exp`.
  * - Such tokens cannot be revoked: a JWT stays valid until its `exp` whatever the IDP says.
  *
  * @example
@@ -95,13 +107,16 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     cacheMaxAgeSeconds = 600,
     timeoutMs = 2000,
     retryAfterSeconds = 5,
+    principalCacheSeconds = 30,
+    principalCacheMaxEntries = 10_000,
     now = Date.now,
     fetch: fetchImpl = globalThis.fetch,
   } = options;
   for (const alg of algorithms) {
     if (alg === 'none' || alg.startsWith('HS')) throw new TypeError(`algorithms must not include ${alg}`);
   }
-  const stats: JwtVerifierStats = { verifications: 0, jwksFetches: 0, failures: 0 };
+  const stats: JwtVerifierStats = { verifications: 0, cacheHits: 0, jwksFetches: 0, failures: 0 };
+  const principals = new LRUCache<string, { principal: Principal; until: number }>({ max: principalCacheMaxEntries });
 
   const remote = createRemoteJWKSet(new URL(String(options.jwksUrl)), {
     cooldownDuration: cooldownSeconds * 1000,
@@ -140,6 +155,15 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     async verify(token: string): Promise<Principal> {
       assertTokenShape(token);
       if (!isJwtShaped(token)) throw new InvalidToken('the token is not a JWT');
+      const key = hash('sha256', token, 'base64url');
+      const cached = principals.get(key);
+      if (cached !== undefined) {
+        if (now() < cached.until) {
+          stats.cacheHits += 1;
+          return cached.principal;
+        }
+        principals.delete(key);
+      }
       stats.verifications += 1;
       let payload: JWTPayload;
       try {
@@ -151,7 +175,10 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
         if (err instanceof errors.JOSEError) throw new InvalidToken(describe(err));
         throw err;
       }
-      return principalOf(payload);
+      const principal = principalOf(payload);
+      const until = Math.min(principal.expiresAt * 1000, now() + principalCacheSeconds * 1000);
+      if (until > now()) principals.set(key, { principal, until });
+      return principal;
     },
   };
 }

@@ -64,8 +64,9 @@ let idpKey: SigningKey;
 let foreignKey: SigningKey;
 let jwks: JwksServer;
 
+// Tests of the signature and JWKS rules check every token anew; the principal cache has its own tests.
 function verifier(overrides: Partial<JwtVerifierOptions> = {}) {
-  return createJwtVerifier({ jwksUrl: jwks.url, issuer: ISSUER, audience: AUDIENCE, ...overrides });
+  return createJwtVerifier({ jwksUrl: jwks.url, issuer: ISSUER, audience: AUDIENCE, principalCacheSeconds: 0, ...overrides });
 }
 
 const isInvalidToken = (description: string) => (err: unknown) => {
@@ -118,7 +119,7 @@ describe('createJwtVerifier', () => {
     const { sub: _sub, scope: _scope, ...noSub } = claims;
     assert.deepEqual(await v.verify(await sign(idpKey, noSub)), { clientId: 'solutrix-api', scopes: [], kind: 'machine', expiresAt: claims.exp });
     assert.equal(jwks.requests, 1, 'keys are fetched once and cached');
-    assert.deepEqual(v.stats, { verifications: 2, jwksFetches: 1, failures: 0 });
+    assert.deepEqual(v.stats, { verifications: 2, cacheHits: 0, jwksFetches: 1, failures: 0 });
     await jwks.stop();
   });
 
@@ -184,6 +185,39 @@ describe('createJwtVerifier', () => {
     assert.equal((await later.verify(token)).kind, 'user');
     const afterExp = verifier({ now: () => ((claims.exp as number) + 1) * 1000 });
     await assert.rejects(afterExp.verify(token), isInvalidToken('the token has expired'));
+  });
+
+  describe('the principal cache', () => {
+    it('reuses a verified principal without another signature check, for at most principalCacheSeconds', async () => {
+      let now = Date.now();
+      const v = verifier({ principalCacheSeconds: 30, now: () => now });
+      const token = await sign(idpKey, userClaims());
+      const first = await v.verify(token);
+      assert.equal(await v.verify(token), first);
+      assert.deepEqual(v.stats, { verifications: 1, cacheHits: 1, jwksFetches: 1, failures: 0 });
+      now += 30_001;
+      assert.deepEqual(await v.verify(token), first);
+      assert.equal(v.stats.verifications, 2, 'checked again once the 30 s bound passed');
+    });
+
+    it('never serves a principal past the token exp', async () => {
+      let now = Date.now();
+      const claims: Claims = { ...userClaims(), exp: nowSeconds() + 10 };
+      const token = await sign(idpKey, claims);
+      const v = verifier({ principalCacheSeconds: 30, now: () => now });
+      await v.verify(token);
+      now = (claims.exp as number) * 1000 + 1;
+      await assert.rejects(v.verify(token), isInvalidToken('the token has expired'));
+    });
+
+    it('caches no failure: a rejected token is checked again each time', async () => {
+      const v = verifier({ principalCacheSeconds: 30 });
+      const token = await sign(foreignKey, userClaims());
+      await assert.rejects(v.verify(token), isInvalidToken('the token signature is not valid'));
+      await assert.rejects(v.verify(token), isInvalidToken('the token signature is not valid'));
+      assert.equal(v.stats.verifications, 2);
+      assert.equal(v.stats.cacheHits, 0);
+    });
   });
 
   describe('the JWKS cache', () => {
