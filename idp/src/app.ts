@@ -15,6 +15,8 @@ export type Idp = { app: Koa; provider: Provider };
 
 export function createApp(config: IdpConfig, secrets: Secrets, store: Store, log: Logger): Idp {
   const provider = createProvider(config, secrets, store);
+  // oidc-provider answers its own 500s; without this they would leave no trace.
+  provider.on('server_error', (_ctx, err) => log.error({ err }, 'oidc-provider server_error'));
   const issuer = new URL(config.issuer);
   const mountPath = issuer.pathname === '/' ? '/' : issuer.pathname;
 
