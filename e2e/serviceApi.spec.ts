@@ -1,4 +1,5 @@
 import { expect, test } from '@playwright/test';
+import { basic } from '../lib/http.ts';
 import { idpUrl, serviceApiUrl } from './env.ts';
 import { admin } from './support.ts';
 
@@ -22,7 +23,7 @@ test.describe('the Service API, called directly', () => {
     const client = (await created.json()) as { client_id: string; client_secret: string };
     try {
       const tokenRes = await request.post(`${idpUrl}/oauth/token`, {
-        headers: { authorization: `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret)}`).toString('base64')}` },
+        headers: { authorization: basic(client.client_id, client.client_secret) },
         form: { grant_type: 'client_credentials' },
       });
       expect(tokenRes.status()).toBe(200);

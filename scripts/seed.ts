@@ -6,6 +6,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Env } from '../lib/env.ts';
+import { basic } from '../lib/http.ts';
 
 export type ClientSpec = {
   name: string;
@@ -69,7 +70,7 @@ export async function seed(options: SeedOptions): Promise<Record<string, Outcome
     const res = await fetch(`${options.idpBase}/oauth/introspect`, {
       method: 'POST',
       headers: {
-        authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`,
+        authorization: basic(clientId, secret),
         'content-type': 'application/x-www-form-urlencoded',
       },
       body: new URLSearchParams({ token: 'seed-probe' }),

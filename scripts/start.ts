@@ -1,9 +1,10 @@
 // `npm start`: the IDP, the seed, the Service API and Solutrix-API, with logs prefixed by service.
 // Every setting comes from the environment; defaults are the local-dev ports 4000 / 4001 / 3000.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Env } from '../lib/env.ts';
-import { ROOT, waitForHealthy } from '../lib/testing/process.ts';
+import { waitForHealthy } from '../lib/http.ts';
 import { secretFile, seed, seedOptionsFromEnv } from './seed.ts';
 
 const env = new Env();
@@ -27,7 +28,7 @@ let stopping = false;
 
 function run(name: string, entry: string, extraEnv: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', entry], {
-    cwd: ROOT,
+    cwd: fileURLToPath(new URL('../', import.meta.url)),
     env: { ...process.env, ...extraEnv, HOST: host },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { basic } from '../http.ts';
 import { freePort, startService, type Service } from './process.ts';
 
 export type TestIdp = Service & {
@@ -63,8 +64,7 @@ export async function registerClient(
   return res.body as RegisteredClient;
 }
 
-export const basic = (id: string, secret: string) =>
-  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+export { basic };
 
 /** POSTs a form to an IDP endpoint as the given client (HTTP Basic). */
 export async function postForm(url: string, client: RegisteredClient | undefined, form: Record<string, string>) {

@@ -123,8 +123,7 @@ export async function http(url: string, init: RequestInit = {}): Promise<HttpRes
   return { status: res.status, json, text, headers: res.headers };
 }
 
-export const basic = (id: string, secret: string) =>
-  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+export { basic } from '../../lib/http.ts';
 
 /** A form POST, optionally with an Authorization header. */
 export function form(body: Record<string, string>, authorization?: string): RequestInit {
