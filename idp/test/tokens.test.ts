@@ -201,20 +201,29 @@ describe('deleted clients', () => {
   });
 
   test('a stored token of a client that no longer exists introspects {"active":false} (the policy, not only the store)', async () => {
-    const ghost = await register('ghost', ['service.api']);
-    const token = await issue(ghost, 'service.api');
-    // Remove only the client row, as if it had vanished while its tokens stayed behind.
-    const db = new Database(join(idp.dataDir, 'idp.sqlite'));
+    // An IDP of its own: the client row is removed from the file while that IDP is stopped (it holds
+    // the file exclusively while it runs), as if the client had vanished while its tokens stayed behind.
+    let own = await startIdp();
     try {
-      db.pragma('busy_timeout = 5000');
-      assert.equal(db.prepare(`DELETE FROM oidc WHERE model = 'Client' AND id = 'ghost'`).run().changes, 1);
-      assert.deepEqual(db.prepare(`SELECT count(*) AS n FROM oidc WHERE client_id = 'ghost'`).get(), { n: 1 }, 'its token row is still there');
+      const ownIntrospector = await registerClient(own, 'service-introspector');
+      const ghost = await registerClient(own, 'ghost', ['service.api']);
+      const token = await clientCredentialsToken(own, ghost, 'service.api');
+      assert.equal((await introspect(own, ownIntrospector, token)).body.active, true);
+      await own.stop();
+      const db = new Database(join(own.dataDir, 'idp.sqlite'));
+      try {
+        assert.equal(db.prepare(`DELETE FROM oidc WHERE model = 'Client' AND id = 'ghost'`).run().changes, 1);
+        assert.deepEqual(db.prepare(`SELECT count(*) AS n FROM oidc WHERE client_id = 'ghost'`).get(), { n: 1 }, 'its token row is still there');
+      } finally {
+        db.close();
+      }
+      own = await startIdp({ dataDir: own.dataDir, env: own.env, port: own.port, issuer: own.issuer });
+      const res = await introspect(own, ownIntrospector, token);
+      assert.equal(res.status, 200);
+      assert.deepEqual(res.body, { active: false });
     } finally {
-      db.close();
+      await own.stop();
     }
-    const res = await introspect(idp, introspector, token);
-    assert.equal(res.status, 200);
-    assert.deepEqual(res.body, { active: false });
   });
 });
 

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { LRUCache } from 'lru-cache';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
@@ -24,7 +25,7 @@ CREATE TABLE IF NOT EXISTS oidc (
   expires_at INTEGER,
   created_at INTEGER NOT NULL,
   PRIMARY KEY (model, id)
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS oidc_grant ON oidc (grant_id) WHERE grant_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS oidc_uid ON oidc (uid) WHERE uid IS NOT NULL;
 CREATE INDEX IF NOT EXISTS oidc_user_code ON oidc (user_code) WHERE user_code IS NOT NULL;
@@ -33,6 +34,13 @@ CREATE INDEX IF NOT EXISTS oidc_expires ON oidc (expires_at) WHERE expires_at IS
 `;
 
 type Row = { payload: string; expires_at: number | null };
+/** What the read cache holds for a (model, id): the row as stored, or `null` when there is none. */
+type Cached = { row: Row | null };
+/** An upsert waiting for its batch's commit. */
+type Pending = { row: Row; params: unknown[] };
+
+/** Rows kept in memory (~0.3–2 kB each): enough for every client and the tokens in current use. */
+const CACHE_ROWS = 10_000;
 type AccountRow = { username: string; sub: string; password_hash: string; name: string | null; email: string | null; created_at: number };
 
 const toAccount = (row: AccountRow | undefined): Account | undefined =>
@@ -43,6 +51,17 @@ const toAccount = (row: AccountRow | undefined): Account | undefined =>
  * lives in one table keyed by (model, id); the columns beside the JSON payload exist only to be looked
  * up by: grant (revokeByGrantId), session uid, user code, client (deleting a client removes everything
  * issued to it) and expiry (purge). WAL + prepared statements: a token lookup is a single indexed read.
+ * The table keeps its rowid (rows are appended in order) with (model, id) as a separate narrow index: a
+ * new token then changes a few pages rather than a random page of a tree holding every payload.
+ *
+ * Upserts arriving in the same turn of the event loop are committed together, in one transaction at
+ * the end of it (`setImmediate`); each resolves only once its batch is committed, so nothing is
+ * acknowledged before it is on disk. Every other operation commits the waiting batch first.
+ *
+ * The process holds the file exclusively (a second IDP on the same data dir fails to open it), so it
+ * knows every write: `find` answers from a bounded cache of the stored rows (JSON text, parsed on each
+ * find like a fresh read) that every write through this store updates or evicts. A client
+ * authenticating and a token being introspected then cost no query at all.
  */
 export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
   if (file !== ':memory:') {
@@ -51,15 +70,28 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
     closeSync(openSync(file, 'a', 0o600));
   }
   const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
-  db.exec(SCHEMA);
+  try {
+    // A restarting IDP may find its predecessor still closing the file: wait for it a little.
+    db.pragma('busy_timeout = 5000');
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    // A checkpoint copies the WAL into the file and fsyncs it: every 4000 pages (16 MB) rather than
+    // SQLite's 1000, a page changed by many transactions is copied once, and fsynced a quarter as often.
+    db.pragma('wal_autocheckpoint = 4000');
+    // Takes the exclusive lock now rather than at the first write.
+    db.exec('BEGIN EXCLUSIVE; COMMIT');
+    db.exec(SCHEMA);
+  } catch (err) {
+    db.close();
+    if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+    throw new Error(`${file} is in use by another process (is another IDP running on this data dir?)`, { cause: err });
+  }
 
   const seconds = () => Math.floor(now() / 1000);
   const stmt = {
-    upsert: db.prepare(`INSERT INTO oidc (model, id, payload, grant_id, uid, user_code, client_id, expires_at, created_at)
-      VALUES (@model, @id, @payload, @grantId, @uid, @userCode, @clientId, @expiresAt, @createdAt)
+    upsert: db.prepare<unknown[]>(`INSERT INTO oidc (model, id, payload, grant_id, uid, user_code, client_id, expires_at, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
         user_code = excluded.user_code, client_id = excluded.client_id, expires_at = excluded.expires_at`),
     find: db.prepare<[string, string], Row>('SELECT payload, expires_at FROM oidc WHERE model = ? AND id = ?'),
@@ -67,12 +99,12 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
     findByUserCode: db.prepare<[string, string], Row>('SELECT payload, expires_at FROM oidc WHERE model = ? AND user_code = ?'),
     consume: db.prepare<[number, string, string]>(`UPDATE oidc SET payload = json_set(payload, '$.consumed', ?) WHERE model = ? AND id = ?`),
     destroy: db.prepare<[string, string]>('DELETE FROM oidc WHERE model = ? AND id = ?'),
-    revokeByGrantId: db.prepare<[string, string]>('DELETE FROM oidc WHERE model = ? AND grant_id = ?'),
+    revokeByGrantId: db.prepare<[string, string], { id: string }>('DELETE FROM oidc WHERE model = ? AND grant_id = ? RETURNING id'),
     createClient: db.prepare<[string, string, number]>(`INSERT INTO oidc (model, id, payload, created_at) VALUES ('Client', ?, ?, ?)
       ON CONFLICT (model, id) DO NOTHING`),
     listClients: db.prepare<[], { payload: string }>(`SELECT payload FROM oidc WHERE model = 'Client' ORDER BY created_at, id`),
     deleteClient: db.prepare<[string]>(`DELETE FROM oidc WHERE model = 'Client' AND id = ?`),
-    deleteIssuedTo: db.prepare<[string]>(`DELETE FROM oidc WHERE client_id = ? AND model <> 'Client'`),
+    deleteIssuedTo: db.prepare<[string], { model: string; id: string }>(`DELETE FROM oidc WHERE client_id = ? AND model <> 'Client' RETURNING model, id`),
     createAccount: db.prepare(`INSERT INTO accounts (username, sub, password_hash, name, email, created_at)
       VALUES (@username, @sub, @passwordHash, @name, @email, @createdAt) ON CONFLICT DO NOTHING`),
     accountBySub: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE sub = ?'),
@@ -82,54 +114,93 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
     purge: db.prepare<[number]>('DELETE FROM oidc WHERE expires_at IS NOT NULL AND expires_at <= ?'),
   };
 
-  const live = (row: Row | undefined): AdapterPayload | undefined =>
+  const live = (row: Row | null | undefined): AdapterPayload | undefined =>
     row && (row.expires_at === null || row.expires_at > seconds()) ? (JSON.parse(row.payload) as AdapterPayload) : undefined;
+
+  const cache = new LRUCache<string, Cached>({ max: CACHE_ROWS });
+  const key = (model: string, id: string) => `${model}\0${id}`;
+  const evict = (model: string, id: string) => cache.delete(key(model, id));
+
+  // The upserts of the current turn of the event loop, committed by commit().
+  let batch: { rows: Map<string, Pending>; done: Promise<void>; resolve: () => void; reject: (err: unknown) => void } | undefined;
+  const writeBatch = db.transaction((rows: Iterable<Pending>) => {
+    for (const { params } of rows) stmt.upsert.run(params);
+  });
+  /** Commits the waiting upserts (if any) and settles their promises; never throws. */
+  const commit = () => {
+    const current = batch;
+    if (!current) return;
+    batch = undefined;
+    try {
+      writeBatch(current.rows.values());
+    } catch (err) {
+      current.reject(err);
+      return;
+    }
+    for (const [k, { row }] of current.rows) cache.set(k, { row });
+    current.resolve();
+  };
+  const newBatch = () => {
+    let resolve!: () => void;
+    let reject!: (err: unknown) => void;
+    const done = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+    setImmediate(commit);
+    return { rows: new Map<string, Pending>(), done, resolve, reject };
+  };
+  /** Runs `op` after the waiting upserts are committed, so operations apply in the order they came. */
+  const after =
+    <A extends unknown[], R>(op: (...args: A) => R) =>
+    async (...args: A): Promise<R> => {
+      commit();
+      return op(...args);
+    };
 
   const deleteClient = db.transaction((clientId: string) => {
     const { changes } = stmt.deleteClient.run(clientId);
-    if (changes) stmt.deleteIssuedTo.run(clientId);
+    evict('Client', clientId);
+    if (changes) for (const row of stmt.deleteIssuedTo.all(clientId)) evict(row.model, row.id);
     return changes > 0;
   });
 
   return {
     adapter(model: string): Adapter {
       return {
-        async upsert(id, payload, expiresIn) {
-          stmt.upsert.run({
-            model,
-            id,
-            payload: JSON.stringify(payload),
-            grantId: payload.grantId ?? null,
-            uid: payload.uid ?? null,
-            userCode: payload.userCode ?? null,
-            clientId: model === 'Client' ? null : (payload.clientId ?? null),
-            expiresAt: typeof expiresIn === 'number' ? seconds() + expiresIn : null,
-            createdAt: now(),
-          });
+        upsert(id, payload, expiresIn) {
+          const row = { payload: JSON.stringify(payload), expires_at: typeof expiresIn === 'number' ? seconds() + expiresIn : null };
+          const clientId = model === 'Client' ? null : (payload.clientId ?? null);
+          const params = [model, id, row.payload, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, clientId, row.expires_at, now()];
+          batch ??= newBatch();
+          batch.rows.set(key(model, id), { row, params });
+          return batch.done;
         },
         async find(id) {
-          return live(stmt.find.get(model, id));
+          const k = key(model, id);
+          let found = batch?.rows.get(k) ?? cache.get(k);
+          if (!found) cache.set(k, (found = { row: stmt.find.get(model, id) ?? null }));
+          return live(found.row);
         },
-        async findByUid(uid) {
-          return live(stmt.findByUid.get(model, uid));
-        },
-        async findByUserCode(userCode) {
-          return live(stmt.findByUserCode.get(model, userCode));
-        },
-        async consume(id) {
+        findByUid: after((uid: string) => live(stmt.findByUid.get(model, uid))),
+        findByUserCode: after((userCode: string) => live(stmt.findByUserCode.get(model, userCode))),
+        consume: after((id: string) => {
           stmt.consume.run(seconds(), model, id);
-        },
-        async destroy(id) {
+          evict(model, id);
+        }),
+        destroy: after((id: string) => {
           stmt.destroy.run(model, id);
-        },
-        async revokeByGrantId(grantId) {
-          stmt.revokeByGrantId.run(model, grantId);
-        },
+          evict(model, id);
+        }),
+        revokeByGrantId: after((grantId: string) => {
+          for (const row of stmt.revokeByGrantId.all(model, grantId)) evict(model, row.id);
+        }),
       };
     },
-    createClient: async (clientId, metadata) => stmt.createClient.run(clientId, JSON.stringify(metadata), now()).changes === 1,
-    listClients: async () => stmt.listClients.all().map((row) => JSON.parse(row.payload) as AdapterPayload),
-    deleteClient: async (clientId) => deleteClient(clientId),
+    createClient: after((clientId: string, metadata: AdapterPayload) => {
+      const created = stmt.createClient.run(clientId, JSON.stringify(metadata), now()).changes === 1;
+      evict('Client', clientId);
+      return created;
+    }),
+    listClients: after(() => stmt.listClients.all().map((row) => JSON.parse(row.payload) as AdapterPayload)),
+    deleteClient: after((clientId: string) => deleteClient(clientId)),
     accounts: {
       create: async (account) => stmt.createAccount.run(account).changes === 1,
       findBySub: async (sub) => toAccount(stmt.accountBySub.get(sub)),
@@ -137,9 +208,9 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
       list: async () => stmt.listAccounts.all().map((row) => toAccount(row)!),
       remove: async (username) => stmt.deleteAccount.run(username).changes === 1,
     },
-    purgeExpired: async () => stmt.purge.run(seconds()).changes,
-    close: async () => {
+    purgeExpired: after(() => stmt.purge.run(seconds()).changes),
+    close: after(() => {
       db.close();
-    },
+    }),
   };
 }

@@ -160,6 +160,29 @@ export function storeContract(name: string, open: () => Promise<StoreFixture>): 
         assert.ok(await access.find('a2'), 'another grant is untouched');
         assert.ok(await refresh.find('r1'), 'another model with the same grant is untouched');
       });
+      // A store may answer finds from memory: whatever was read before a write, the next find sees it.
+      test('every write is seen by the next find, whatever an earlier find returned', async () => {
+        const tokens = store.adapter('AccessToken');
+        const clients = store.adapter('Client');
+        assert.equal(await clients.find('late'), undefined);
+        await store.createClient('late', { client_id: 'late' });
+        assert.deepEqual(await clients.find('late'), { client_id: 'late' });
+        await tokens.upsert('t1', token({ grantId: 'g1' }), 600);
+        await tokens.upsert('t2', token({ clientId: 'late' }), 600);
+        await tokens.upsert('t3', token(), 600);
+        assert.ok((await tokens.find('t1')) && (await tokens.find('t2')) && (await tokens.find('t3')));
+        await tokens.consume('t3');
+        assert.equal(typeof (await tokens.find('t3'))!.consumed, 'number');
+        await tokens.upsert('t3', token({ scope: 'other' }), 600);
+        assert.deepEqual(await tokens.find('t3'), token({ scope: 'other' }));
+        await tokens.revokeByGrantId('g1');
+        assert.equal(await tokens.find('t1'), undefined);
+        await store.deleteClient('late');
+        assert.equal(await clients.find('late'), undefined);
+        assert.equal(await tokens.find('t2'), undefined);
+        await tokens.destroy('t3');
+        assert.equal(await tokens.find('t3'), undefined);
+      });
     });
 
     describe(`${name} store clients`, () => {
