@@ -76,9 +76,6 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
     db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
-    // A checkpoint copies the WAL into the file and fsyncs it: every 4000 pages (16 MB) rather than
-    // SQLite's 1000, a page changed by many transactions is copied once, and fsynced a quarter as often.
-    db.pragma('wal_autocheckpoint = 4000');
     // Takes the exclusive lock now rather than at the first write.
     db.exec('BEGIN EXCLUSIVE; COMMIT');
     db.exec(SCHEMA);
