@@ -1,6 +1,6 @@
 // `npm run bench`: starts everything it measures on loopback ports, prints a Markdown table and writes
 // .data/bench/results.{json,md}. Phases: BENCH_PHASES=service,idp,startup (default all).
-// BENCH_SECONDS (4), BENCH_CONNECTIONS (20), BENCH_ROUNDS (2), BENCH_LOG_LEVEL (info).
+// BENCH_SECONDS (4), BENCH_CONNECTIONS (20), BENCH_ROUNDS (3), BENCH_LOG_LEVEL (info).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { benchServiceApi } from './bench/serviceApi.ts';
 import { benchStartup } from './bench/startup.ts';
 
 const phases = new Set((process.env.BENCH_PHASES ?? 'service,idp,startup').split(','));
-const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const logLevel = process.env.BENCH_LOG_LEVEL ?? 'info';
 const progress = (line: string) => console.error(`bench: ${line}`);
 const started = performance.now();

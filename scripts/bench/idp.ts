@@ -29,6 +29,7 @@ export type Target = {
 
 const WARM_UP_SECONDS = 3;
 
+const nameOf = (v: IdpVariant) => v.name ?? label(v);
 const label = (v: IdpVariant) => `${v.store}, LOG_LEVEL=${v.logLevel}${v.logLevel === 'silent' ? '' : v.stdout === 'pipe' ? ' → pipe' : ' → /dev/null'}`;
 
 export async function startIdpVariant(variant: IdpVariant): Promise<Target> {
@@ -73,7 +74,7 @@ export async function startIdpVariant(variant: IdpVariant): Promise<Target> {
       ...(warmUpSeconds === undefined ? {} : { warmUpSeconds, seconds: 1 }),
     });
   return {
-    name: variant.name ?? label(variant),
+    name: nameOf(variant),
     child,
     introspect: () => introspect(),
     grant: () => grant(),
@@ -92,6 +93,9 @@ export async function benchIdp({ rounds, progress }: { rounds: number; progress:
     { store: 'sqlite', logLevel: 'info', stdout: 'pipe' },
     { store: 'memory', logLevel: 'info', stdout: 'pipe' },
     { store: 'postgres', logLevel: 'info', stdout: 'pipe', env: { IDP_DATABASE_URL: await postgres.createDatabase('idp_bench') } },
+    // The noise floor: the first variant again in its own process. Whatever separates these two is
+    // this machine, not the code.
+    { store: 'sqlite', logLevel: 'info', stdout: 'pipe', name: 'sqlite again (second process, same config)' },
   ];
   const logging: IdpVariant[] = [
     { store: 'sqlite', logLevel: 'info', stdout: 'ignore' },
@@ -121,7 +125,7 @@ export async function benchIdp({ rounds, progress }: { rounds: number; progress:
       for (const t of targets.slice(main.length)) best(introspection, t.name, await t.introspect());
     }
 
-    const [sqlite, memory, pg] = main.map(label) as [string, string, string];
+    const [sqlite, memory, pg, again] = main.map(nameOf) as [string, string, string, string];
     const helloRps = capacity(helloResult!);
     return {
       hello: helloResult!,
@@ -132,6 +136,8 @@ export async function benchIdp({ rounds, progress }: { rounds: number; progress:
         'grants sqlite ÷ memory': capacity(grants[sqlite]!) / capacity(grants[memory]!),
         'introspection postgres ÷ sqlite': capacity(introspection[pg]!) / capacity(introspection[sqlite]!),
         'grants postgres ÷ sqlite': capacity(grants[pg]!) / capacity(grants[sqlite]!),
+        'introspection sqlite ÷ sqlite again (noise floor: 1.00 ideally)': capacity(introspection[sqlite]!) / capacity(introspection[again]!),
+        'grants sqlite ÷ sqlite again (noise floor: 1.00 ideally)': capacity(grants[sqlite]!) / capacity(grants[again]!),
         'introspection sqlite ÷ hello-world': capacity(introspection[sqlite]!) / helloRps,
         'introspection memory ÷ hello-world': capacity(introspection[memory]!) / helloRps,
         'grants sqlite ÷ hello-world': capacity(grants[sqlite]!) / helloRps,
