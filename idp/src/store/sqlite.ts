@@ -162,7 +162,7 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
   return {
     adapter(model: string): Adapter {
       return {
-        upsert(id, payload, expiresIn) {
+        async upsert(id, payload, expiresIn) {
           const row = { payload: JSON.stringify(payload), expires_at: typeof expiresIn === 'number' ? seconds() + expiresIn : null };
           const clientId = model === 'Client' ? null : (payload.clientId ?? null);
           const params = [model, id, row.payload, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, clientId, row.expires_at, now()];
