@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { basic, clientCredentialsToken } from '../../lib/testing/idp.ts';
+import { isJwtShaped } from '../../service-api/src/auth/jwt.ts';
 import { introspectionCalls, leaks, rawRequest, sleep, startStack, waitFor, type RawResponse, type Stack } from './stack.ts';
 
 // Property-based bad input against the real processes: whatever a caller sends, the answer is a 4xx
@@ -174,7 +175,8 @@ describe('Authorization headers at the Service API', () => {
     let distinct = 0;
     const tried = new Set<string>();
     await fc.assert(
-      fc.asyncProperty(b64token, fc.constantFrom('Bearer ', 'bearer ', 'Bearer    '), async (token, prefix) => {
+      // JWT-shaped ones (about one run in twenty draws one) are verified locally, never introspected.
+      fc.asyncProperty(b64token.filter((t) => !isJwtShaped(t)), fc.constantFrom('Bearer ', 'bearer ', 'Bearer    '), async (token, prefix) => {
         if (!tried.has(token)) distinct += 1;
         tried.add(token);
         const res = await get('/v1/whoami', [`${prefix}${token}`]);
