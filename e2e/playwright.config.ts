@@ -14,7 +14,7 @@ function chromiumExecutable(): string | undefined {
   return '/usr/bin/chromium';
 }
 
-/** `npm run test:e2e` (scripts/e2e.ts) runs this config once per format; each run keeps its own report. */
+/** `npm run test:e2e` (test/e2e.ts) runs this config once per format; each run keeps its own report. */
 const tokenFormat = process.env.ACCESS_TOKEN_FORMAT === 'jwt' ? 'jwt' : 'opaque';
 
 export default defineConfig({

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startIdp, type TestIdp } from '../../lib/testing/idp.ts';
+import { startIdp, type TestIdp } from '../../test/support/idp.ts';
 import { admin, bearer } from './helpers.ts';
 
 // Own IDP processes: these tests lock the test runner's address out of the admin API for a minute.

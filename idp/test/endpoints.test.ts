@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startIdp, type TestIdp } from '../../lib/testing/idp.ts';
+import { startIdp, type TestIdp } from '../../test/support/idp.ts';
 import { call, getWithHost } from './helpers.ts';
 
 let idp: TestIdp;

@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { basic, type RegisteredClient, type TestIdp } from '../../lib/testing/idp.ts';
+import { basic, type RegisteredClient, type TestIdp } from '../../test/support/idp.ts';
 
 export const ADMIN = '/api/global/admin';
 

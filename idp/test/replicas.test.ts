@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
-import { adminRequest, clientCredentialsToken, registerClient, startIdp, type RegisteredClient, type TestIdp } from '../../lib/testing/idp.ts';
-import { startPostgres, type TestPostgres } from '../../lib/testing/postgres.ts';
-import { freePort } from '../../lib/testing/process.ts';
-import { basic } from '../../lib/testing/idp.ts';
+import { adminRequest, clientCredentialsToken, registerClient, startIdp, type RegisteredClient, type TestIdp } from '../../test/support/idp.ts';
+import { startPostgres, type TestPostgres } from '../../test/support/postgres.ts';
+import { freePort } from '../../test/support/process.ts';
+import { basic } from '../../test/support/idp.ts';
 import { call, introspect, oauth } from './helpers.ts';
 
 let server: TestPostgres;

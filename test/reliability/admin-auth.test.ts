@@ -6,7 +6,7 @@ import Koa from 'koa';
 import { requireAdminToken } from '../../idp/src/admin/auth.ts';
 import { jsonErrors } from '../../idp/src/errors.ts';
 import { close, listen } from '../../lib/server.ts';
-import { startIdp, type TestIdp } from '../../lib/testing/idp.ts';
+import { startIdp, type TestIdp } from '../support/idp.ts';
 import { rawRequest, sleep, track, type RawResponse } from './stack.ts';
 
 // What idp/test/admin.test.ts (no token, wrong token, token of another length, other scheme → 401)

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { basic, clientCredentialsToken } from '../../lib/testing/idp.ts';
+import { basic, clientCredentialsToken } from '../support/idp.ts';
 import { isJwtShaped } from '../../service-api/src/auth/jwt.ts';
 import { introspectionCalls, leaks, rawRequest, sleep, startStack, waitFor, type RawResponse, type Stack } from './stack.ts';
 

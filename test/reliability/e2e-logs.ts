@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from '../../lib/testing/process.ts';
+import { ROOT } from '../support/process.ts';
 
 const stackDir = mkdtempSync(join(tmpdir(), 'solutrix-e2e-logs-'));
 const adminToken = randomBytes(24).toString('base64url');

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createHash, randomBytes } from 'node:crypto';
-import { registerClient, startIdp, type RegisteredClient, type TestIdp } from '../../lib/testing/idp.ts';
-import { freePort, startService, type Service } from '../../lib/testing/process.ts';
+import { registerClient, startIdp, type RegisteredClient, type TestIdp } from '../support/idp.ts';
+import { freePort, startService, type Service } from '../support/process.ts';
 import { TestBrowser } from '../../solutrix-api/test/web/browser.ts';
 import { leaks, track } from './stack.ts';
 

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
-import { clientCredentialsToken, registerClient, startIdp, type RegisteredClient, type TestIdp } from '../../lib/testing/idp.ts';
-import { startService, type Service } from '../../lib/testing/process.ts';
+import { clientCredentialsToken, registerClient, startIdp, type RegisteredClient, type TestIdp } from '../support/idp.ts';
+import { startService, type Service } from '../support/process.ts';
 import { leaks, rssMb, sleep, track, waitFor } from './stack.ts';
 
 // Requests at concurrency 100 against the Service API with valid, unknown and expired tokens.

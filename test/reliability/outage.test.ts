@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { clientCredentialsToken, postForm, registerClient, startIdp, type RegisteredClient } from '../../lib/testing/idp.ts';
+import { clientCredentialsToken, postForm, registerClient, startIdp, type RegisteredClient } from '../support/idp.ts';
 import { drive, leaks, loadFor, sleep, startStack, tally, type Sample, type Stack } from './stack.ts';
 
 // The IDP dies (SIGKILL) while Solutrix and direct callers drive load through the Service API, then

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { adminRequest, basic, clientCredentialsToken, postForm, registerClient, type RegisteredClient } from '../../lib/testing/idp.ts';
+import { adminRequest, basic, clientCredentialsToken, postForm, registerClient, type RegisteredClient } from '../support/idp.ts';
 import { codeFlow, leaks, sleep, startStack, type Stack } from './stack.ts';
 
 // The Service API runs with INTROSPECTION_CACHE_MAX_TTL=1: a revoked token or a deleted client's token

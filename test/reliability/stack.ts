@@ -3,8 +3,8 @@
 // log scan that looks for every secret and token value seen during a run.
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { registerClient, startIdp, type RegisteredClient, type TestIdp } from '../../lib/testing/idp.ts';
-import { freePort, startService, type Service } from '../../lib/testing/process.ts';
+import { registerClient, startIdp, type RegisteredClient, type TestIdp } from '../support/idp.ts';
+import { freePort, startService, type Service } from '../support/process.ts';
 
 // A test file the runner times out is killed, and the processes it started would live on (we found
 // a handful of orphans that way): every process started here dies with the test file.

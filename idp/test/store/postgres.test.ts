@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { startPostgres, type TestPostgres } from '../../../lib/testing/postgres.ts';
-import { freePort } from '../../../lib/testing/process.ts';
+import { startPostgres, type TestPostgres } from '../../../test/support/postgres.ts';
+import { freePort } from '../../../test/support/process.ts';
 import { loadSharedSecrets } from '../../src/keys.ts';
 import { openPostgresStore } from '../../src/store/postgres.ts';
 import type { Store } from '../../src/store/types.ts';

@@ -2,8 +2,8 @@
 // redirect URI first) with a stub Service API that records the bearer tokens it receives.
 import { createServer, type Server } from 'node:http';
 import { pino } from 'pino';
-import { adminRequest, startIdp, type TestIdp } from '../../../lib/testing/idp.ts';
-import { freePort } from '../../../lib/testing/process.ts';
+import { adminRequest, startIdp, type TestIdp } from '../../../test/support/idp.ts';
+import { freePort } from '../../../test/support/process.ts';
 import { close, listen } from '../../../lib/server.ts';
 import { createApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { adminRequest } from '../../../lib/testing/idp.ts';
+import { adminRequest } from '../../../test/support/idp.ts';
 import { signIn, TestBrowser } from './browser.ts';
 import { defaultAnswer, introspect, startWebFixture, type WebFixture } from './fixture.ts';
 

@@ -1,7 +1,7 @@
 import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
 import LRU from 'oidc-provider/lib/helpers/lru.js';
 import type { AdapterPayload } from 'oidc-provider';
-import type { createApp } from '../../idp/src/app.ts';
+import type { createApp } from '../idp/src/app.ts';
 
 /** Whatever store type the IDP's createApp takes today (it is being refactored; this follows it). */
 type Store = Parameters<typeof createApp>[2];

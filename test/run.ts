@@ -1,12 +1,12 @@
 // Runs every `*/test/**/*.test.ts` with node's test runner (tsx as loader): the unit suite once, then
-// the integration suite (scripts/test/integration/) once per access-token format, with
+// the integration suite (test/integration/) once per access-token format, with
 // ACCESS_TOKEN_FORMAT=opaque and then =jwt. A file named `*.<format>.test.ts` runs in that pass only.
 // Pass paths to run just those, once, in the current environment.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 
-const roots = ['idp', 'service-api', 'solutrix-api', 'scripts', 'lib', 'test'];
-const INTEGRATION_DIR = 'scripts/test/integration/';
+const roots = ['idp', 'service-api', 'solutrix-api', 'test'];
+const INTEGRATION_DIR = 'test/integration/';
 const FORMATS = ['opaque', 'jwt'] as const;
 
 function run(label: string, files: string[], env: Record<string, string> = {}): boolean {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { basic } from '../http.ts';
+import { basic } from '../../lib/http.ts';
 import { freePort, startService, type Service } from './process.ts';
 
 export type TestIdp = Service & {

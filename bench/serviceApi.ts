@@ -1,5 +1,5 @@
 // Phases 1-3: the Service API's authentication cost, and how many calls reach the IDP.
-import { clientCredentialsToken, registerClient, type TestIdp } from '../../lib/testing/idp.ts';
+import { clientCredentialsToken, registerClient, type TestIdp } from '../test/support/idp.ts';
 import { burst } from './burst.ts';
 import { startChild, type Child } from './children.ts';
 import { better, capacity, load, type LoadResult } from './load.ts';

@@ -4,13 +4,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { startIdp, type TestIdp } from '../lib/testing/idp.ts';
-import { ROOT } from '../lib/testing/process.ts';
-import { benchIdp } from './bench/idp.ts';
-import { DEFAULT_CONNECTIONS, DEFAULT_SECONDS } from './bench/load.ts';
-import { machine, markdown, type Results } from './bench/report.ts';
-import { benchServiceApi } from './bench/serviceApi.ts';
-import { benchStartup } from './bench/startup.ts';
+import { startIdp, type TestIdp } from '../test/support/idp.ts';
+import { ROOT } from '../test/support/process.ts';
+import { benchIdp } from './idp.ts';
+import { DEFAULT_CONNECTIONS, DEFAULT_SECONDS } from './load.ts';
+import { machine, markdown, type Results } from './report.ts';
+import { benchServiceApi } from './serviceApi.ts';
+import { benchStartup } from './startup.ts';
 
 const phases = new Set((process.env.BENCH_PHASES ?? 'service,idp,startup').split(','));
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);

@@ -1,4 +1,4 @@
-// `tsx scripts/bench/storeMicro.ts [path/to/sqlite-store.ts ...]`: the store's own cost per operation,
+// `tsx bench/storeMicro.ts [path/to/sqlite-store.ts ...]`: the store's own cost per operation,
 // without HTTP: µs per upsert of a client_credentials token, per token find and per client find, for
 // the SQLite store (or experimental copies of it) next to oidc-provider's in-memory adapter.
 // STORE_OPS (5000), STORE_CONCURRENCY (1: one operation at a time).

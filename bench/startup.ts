@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, ROOT } from '../../lib/testing/process.ts';
+import { freePort, ROOT } from '../test/support/process.ts';
 
 export type StartupResult = {
   seconds: number;

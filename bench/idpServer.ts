@@ -9,19 +9,19 @@ import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
-import { createLogger } from '../../lib/log.ts';
-import { listen } from '../../lib/server.ts';
+import { createLogger } from '../lib/log.ts';
+import { listen } from '../lib/server.ts';
 import { serveCommands } from './children.ts';
 import { memoryStore } from './memoryStore.ts';
 
 type Src = {
-  app: typeof import('../../idp/src/app.ts');
-  config: typeof import('../../idp/src/config.ts');
-  keys: typeof import('../../idp/src/keys.ts');
-  store: typeof import('../../idp/src/store/index.ts');
-  provider: typeof import('../../idp/src/provider.ts');
+  app: typeof import('../idp/src/app.ts');
+  config: typeof import('../idp/src/config.ts');
+  keys: typeof import('../idp/src/keys.ts');
+  store: typeof import('../idp/src/store/index.ts');
+  provider: typeof import('../idp/src/provider.ts');
 };
-const srcDir = process.env.BENCH_IDP_SRC ? pathToFileURL(`${resolve(process.env.BENCH_IDP_SRC)}/`).href : new URL('../../idp/src/', import.meta.url).href;
+const srcDir = process.env.BENCH_IDP_SRC ? pathToFileURL(`${resolve(process.env.BENCH_IDP_SRC)}/`).href : new URL('../idp/src/', import.meta.url).href;
 const load = async <K extends keyof Src>(file: string): Promise<Src[K]> => import(new URL(file, srcDir).href);
 const { createApp } = await load<'app'>('app.ts');
 const { loadConfig } = await load<'config'>('config.ts');

@@ -120,7 +120,7 @@ export async function buildPostgresImage(options: { image: string; cacheDir?: st
   return { imported: true };
 }
 
-// `tsx scripts/compose/postgres-image.ts [IMAGE]`: build just this image.
+// `tsx test/compose/postgres-image.ts [IMAGE]`: build just this image.
 if (import.meta.url === `file://${process.argv[1]}`) {
   const started = performance.now();
   await buildPostgresImage({ image: process.argv[2] || 'solutrix-local-postgres:dev' });

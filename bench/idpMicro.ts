@@ -1,4 +1,4 @@
-// `tsx scripts/bench/idpMicro.ts`: per-call costs inside the IDP process that an HTTP benchmark cannot
+// `tsx bench/idpMicro.ts`: per-call costs inside the IDP process that an HTTP benchmark cannot
 // separate: oidc-provider's Client.find over the SQLite store and over its memory adapter, and one
 // request log line (pino, LOG_LEVEL=info) written to /dev/null and to a pipe. Best of 5 rounds.
 import { spawn } from 'node:child_process';
@@ -6,10 +6,10 @@ import { mkdtempSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { createProvider } from '../../idp/src/provider.ts';
-import { loadConfig } from '../../idp/src/config.ts';
-import { loadSecrets } from '../../idp/src/keys.ts';
-import { openStore } from '../../idp/src/store/index.ts';
+import { createProvider } from '../idp/src/provider.ts';
+import { loadConfig } from '../idp/src/config.ts';
+import { loadSecrets } from '../idp/src/keys.ts';
+import { openStore } from '../idp/src/store/index.ts';
 import { memoryStore } from './memoryStore.ts';
 
 const N = 20_000;

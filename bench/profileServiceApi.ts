@@ -1,10 +1,10 @@
-// `tsx scripts/bench/profileServiceApi.ts noauth|static|introspection [seconds]`: one Service API variant
+// `tsx bench/profileServiceApi.ts noauth|static|introspection [seconds]`: one Service API variant
 // (see serviceApiServer.ts) under load with --cpu-prof, then where its time went.
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { clientCredentialsToken, registerClient, startIdp } from '../../lib/testing/idp.ts';
-import { ROOT } from '../../lib/testing/process.ts';
+import { clientCredentialsToken, registerClient, startIdp } from '../test/support/idp.ts';
+import { ROOT } from '../test/support/process.ts';
 import { startChild } from './children.ts';
 import { load } from './load.ts';
 
@@ -33,4 +33,4 @@ try {
   await idp.stop();
 }
 const main = readdirSync(dir).filter((f) => /\.0\.\d+\.cpuprofile$/.test(f)).sort()[0];
-spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/bench/profileSummary.ts'), join(dir, main!), '40'], { stdio: 'inherit' });
+spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/profileSummary.ts'), join(dir, main!), '40'], { stdio: 'inherit' });

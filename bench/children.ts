@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { ROOT } from '../../lib/testing/process.ts';
+import { ROOT } from '../test/support/process.ts';
 
 /** How a child's stdout is wired: discarded (/dev/null), or a pipe the parent drains (as `npm start` does). */
 export type Stdout = 'ignore' | 'pipe';
@@ -16,7 +16,7 @@ export type Child<Ready> = {
 };
 
 /**
- * Forks a benchmark server (`scripts/bench/*Server.ts`) under tsx with an IPC channel. The child sends
+ * Forks a benchmark server (`bench/*Server.ts`) under tsx with an IPC channel. The child sends
  * `{ type: 'ready', ... }` once listening and answers `{ id, cmd, args }` with `{ id, result | error }`.
  */
 export async function startChild<Ready>(

@@ -4,9 +4,9 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { postForm, startIdp, type RegisteredClient, type TestIdp } from '../../../lib/testing/idp.ts';
-import { startService, type Service } from '../../../lib/testing/process.ts';
-import { secretFile, seed } from '../../seed.ts';
+import { postForm, startIdp, type RegisteredClient, type TestIdp } from '../support/idp.ts';
+import { startService, type Service } from '../support/process.ts';
+import { secretFile, seed } from '../../scripts/seed.ts';
 
 export type TokenFormat = 'opaque' | 'jwt';
 export const MODE: TokenFormat = process.env.ACCESS_TOKEN_FORMAT === 'jwt' ? 'jwt' : 'opaque';

@@ -1,4 +1,4 @@
-// `tsx scripts/bench/profileSummary.ts FILE.cpuprofile [top]`: where a V8 CPU profile spends its time —
+// `tsx bench/profileSummary.ts FILE.cpuprofile [top]`: where a V8 CPU profile spends its time —
 // self time by function and by package (or project folder), idle and GC listed apart.
 import { readFileSync } from 'node:fs';
 

@@ -4,9 +4,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { freePort } from '../../lib/testing/process.ts';
-import { startPostgres } from '../../lib/testing/postgres.ts';
-import { basic, clientCredentialsToken, registerClient } from '../../lib/testing/idp.ts';
+import { freePort } from '../test/support/process.ts';
+import { startPostgres } from '../test/support/postgres.ts';
+import { basic, clientCredentialsToken, registerClient } from '../test/support/idp.ts';
 import { startChild, type Child, type Stdout } from './children.ts';
 import { better, capacity, load, type LoadResult } from './load.ts';
 

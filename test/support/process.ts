@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { waitForHealthy } from '../http.ts';
+import { waitForHealthy } from '../../lib/http.ts';
 
 export { waitForHealthy };
 

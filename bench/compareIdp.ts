@@ -1,4 +1,4 @@
-// `tsx scripts/bench/compareIdp.ts 'name:KEY=VAL,KEY=VAL' ...`: A/B of IDP variants (env of
+// `tsx bench/compareIdp.ts 'name:KEY=VAL,KEY=VAL' ...`: A/B of IDP variants (env of
 // idpServer.ts, e.g. BENCH_IDP_SRC=.data/bench/exp/idp-x, BENCH_LOG_DEST=async, LOG_LEVEL=silent,
 // BENCH_IDP_STORE=memory, BENCH_STDOUT=ignore for /dev/null instead of a pipe), alternating runs; prints server CPU per request and ratios to the first.
 // COMPARE_ENDPOINTS=introspect,grant  BENCH_ROUNDS=3  BENCH_SECONDS=4

@@ -1,14 +1,14 @@
 // `npm run compose:smoke`: proves compose.yaml's wiring on a real Docker engine without a registry.
 //   1. engine: installs Debian's docker.io/docker-compose/debootstrap if missing, starts dockerd
 //      (no engine can run at all: a SKIPPED banner and exit 0 — the only way to skip)
-//   2. image: the offline stand-in for the Dockerfile (scripts/compose/image.ts), cached
+//   2. image: the offline stand-in for the Dockerfile (test/compose/image.ts), cached
 //   3. `docker-compose up -d --no-build`, every container healthy, the seed exited 0
 //   4. machine flow: Solutrix → IDP (client_credentials) → Service API (introspection)
 //   5. the Playwright suite against the compose stack
 //   6. persistence: a token and the seeded clients survive `down` + `up`
 //   7. `down -v` in any case; non-zero exit on any failure
 //   8. with SMOKE_SCALE=1, then the scale-out stack (compose.yaml + compose.scale.yaml): PostgreSQL
-//      (a local image standing in for postgres:16, scripts/compose/postgres-image.ts), two IDP
+//      (a local image standing in for postgres:16, test/compose/postgres-image.ts), two IDP
 //      replicas behind the round-robin LB; a client registered and a token issued through the LB,
 //      introspected many times through it (both replicas must answer, tokens of one active at the
 //      other, same JWKS on both), the machine flow, then `down -v`
@@ -19,13 +19,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureEngine } from './compose/engine.ts';
-import { buildOfflineImage } from './compose/image.ts';
-import { buildPostgresImage } from './compose/postgres-image.ts';
-import { run, Timings } from './compose/run.ts';
-import { basic, form, http, portInUse, Stack } from './compose/stack.ts';
+import { ensureEngine } from './engine.ts';
+import { buildOfflineImage } from './image.ts';
+import { buildPostgresImage } from './postgres-image.ts';
+import { run, Timings } from './run.ts';
+import { basic, form, http, portInUse, Stack } from './stack.ts';
 
-const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const IMAGE = process.env.SOLUTRIX_IMAGE || 'solutrix-local-idp:dev';
 const PROJECT = 'solutrix-smoke';
 const IDP = 'http://127.0.0.1:4000';

@@ -3,20 +3,20 @@
 // and read their counters.
 import express from 'express';
 import { createServer } from 'node:http';
-import { Env } from '../../lib/env.ts';
-import { createLogger } from '../../lib/log.ts';
-import { listen } from '../../lib/server.ts';
-import { createApp as createServiceApi } from '../../service-api/src/app.ts';
-import { createIntrospectionVerifier, type IntrospectionVerifier } from '../../service-api/src/auth/introspect.ts';
-import type { Principal, TokenVerifier } from '../../service-api/src/auth/principal.ts';
-import { loadConfig as loadServiceConfig } from '../../service-api/src/config.ts';
-import { errorHandler, notFound } from '../../service-api/src/errorHandler.ts';
-import { requestLog } from '../../service-api/src/requestLog.ts';
-import { health } from '../../service-api/src/routes/health.ts';
-import { whoami } from '../../service-api/src/routes/whoami.ts';
-import { createApp as createSolutrix } from '../../solutrix-api/src/app.ts';
-import { loadConfig as loadSolutrixConfig } from '../../solutrix-api/src/config.ts';
-import { createServiceTokenClient, type ServiceTokenClient } from '../../solutrix-api/src/security/serviceToken.ts';
+import { Env } from '../lib/env.ts';
+import { createLogger } from '../lib/log.ts';
+import { listen } from '../lib/server.ts';
+import { createApp as createServiceApi } from '../service-api/src/app.ts';
+import { createIntrospectionVerifier, type IntrospectionVerifier } from '../service-api/src/auth/introspect.ts';
+import type { Principal, TokenVerifier } from '../service-api/src/auth/principal.ts';
+import { loadConfig as loadServiceConfig } from '../service-api/src/config.ts';
+import { errorHandler, notFound } from '../service-api/src/errorHandler.ts';
+import { requestLog } from '../service-api/src/requestLog.ts';
+import { health } from '../service-api/src/routes/health.ts';
+import { whoami } from '../service-api/src/routes/whoami.ts';
+import { createApp as createSolutrix } from '../solutrix-api/src/app.ts';
+import { loadConfig as loadSolutrixConfig } from '../solutrix-api/src/config.ts';
+import { createServiceTokenClient, type ServiceTokenClient } from '../solutrix-api/src/security/serviceToken.ts';
 import { serveCommands } from './children.ts';
 
 const log = createLogger('service-api');

@@ -1,6 +1,6 @@
 // This machine's ceiling for one Node process: node:http answering a small JSON body, nothing else.
 import { createServer } from 'node:http';
-import { listen } from '../../lib/server.ts';
+import { listen } from '../lib/server.ts';
 import { serveCommands } from './children.ts';
 
 const body = JSON.stringify({ hello: 'world' });
