@@ -1,6 +1,7 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
-import { createLogger } from '../../lib/log.ts';
+import { securityHeaders } from '../../lib/headers.ts';
+import { createLogger, logRequest } from '../../lib/log.ts';
 import { requireBearer, requireScope } from './auth/bearer.ts';
 import { TemporarilyUnavailable } from './auth/errors.ts';
 import { createAutoVerifier } from './auth/dispatch.ts';
@@ -9,7 +10,6 @@ import { createJwtVerifier } from './auth/jwt.ts';
 import type { TokenVerifier } from './auth/principal.ts';
 import type { Config } from './config.ts';
 import { errorHandler, notFound } from './errorHandler.ts';
-import { requestLog } from './requestLog.ts';
 import { health } from './routes/health.ts';
 import { listReports } from './routes/reports.ts';
 import { whoami } from './routes/whoami.ts';
@@ -29,7 +29,13 @@ export function createApp(config: Config, deps: AppDeps = {}): Express {
 
   const app = express();
   app.disable('x-powered-by');
-  app.use(requestLog(log));
+  // JSON only, but a browser may still be sent here: the same defaults as every other service.
+  const headers = securityHeaders();
+  app.use((req, res, next) => {
+    logRequest(log, req, res);
+    res.set(headers);
+    next();
+  });
 
   app.get('/healthz', health);
 

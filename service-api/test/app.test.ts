@@ -77,6 +77,23 @@ describe('service-api app', () => {
     assert.equal(stub.calls.length, 0);
   });
 
+  it('every answer (health, 401, 404) carries the shared security headers', async () => {
+    for (const path of ['/healthz', '/v1/whoami', '/nowhere']) {
+      const res = await fetch(`${baseUrl}${path}`);
+      assert.deepEqual(
+        {
+          csp: res.headers.get('content-security-policy'),
+          frame: res.headers.get('x-frame-options'),
+          referrer: res.headers.get('referrer-policy'),
+          sniff: res.headers.get('x-content-type-options'),
+        },
+        { csp: "default-src 'none'; frame-ancestors 'none'; base-uri 'none'", frame: 'DENY', referrer: 'no-referrer', sniff: 'nosniff' },
+        path,
+      );
+      await res.arrayBuffer();
+    }
+  });
+
   it('answers unknown routes with a JSON 404', async () => {
     const res = await get('/nope');
     assert.equal(res.status, 404);

@@ -1,9 +1,9 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
-import { createLogger } from '../../lib/log.ts';
+import { securityHeaders } from '../../lib/headers.ts';
+import { createLogger, logRequest } from '../../lib/log.ts';
 import type { Config } from './config.ts';
 import { errorHandler, notFound } from './middleware/errorHandler.ts';
-import { requestLog } from './middleware/requestLog.ts';
 import { healthRouter } from './routes/health.ts';
 import { serviceRouter } from './routes/service.ts';
 import { createServiceTokenClient, type ServiceTokenClient } from './security/serviceToken.ts';
@@ -30,15 +30,11 @@ export function createApp(config: Config, deps: AppDeps = {}): Express {
 
   const app = express();
   app.disable('x-powered-by');
-  app.use(requestLog(log));
   // Defaults for every response (JSON, redirects, errors); sendPage sets the pages' own nonce CSP.
-  app.use((_req, res, next) => {
-    res.set({
-      'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
-      'X-Frame-Options': 'DENY',
-      'Referrer-Policy': 'no-referrer',
-      'X-Content-Type-Options': 'nosniff',
-    });
+  const headers = securityHeaders();
+  app.use((req, res, next) => {
+    logRequest(log, req, res);
+    res.set(headers);
     next();
   });
   app.use(healthRouter());
