@@ -4,14 +4,14 @@
 import express from 'express';
 import { createServer } from 'node:http';
 import { Env } from '../lib/env.ts';
-import { createLogger } from '../lib/log.ts';
+import { securityHeaders } from '../lib/headers.ts';
+import { createLogger, logRequest } from '../lib/log.ts';
 import { listen } from '../lib/server.ts';
 import { createApp as createServiceApi } from '../service-api/src/app.ts';
 import { createIntrospectionVerifier, type IntrospectionVerifier } from '../service-api/src/auth/introspect.ts';
 import type { Principal, TokenVerifier } from '../service-api/src/auth/principal.ts';
 import { loadConfig as loadServiceConfig } from '../service-api/src/config.ts';
 import { errorHandler, notFound } from '../service-api/src/errorHandler.ts';
-import { requestLog } from '../service-api/src/requestLog.ts';
 import { health } from '../service-api/src/routes/health.ts';
 import { whoami } from '../service-api/src/routes/whoami.ts';
 import { createApp as createSolutrix } from '../solutrix-api/src/app.ts';
@@ -26,15 +26,20 @@ const solutrixLog = createLogger('solutrix-api');
 const PRINCIPAL: Principal = Object.freeze({ clientId: 'bench-caller', scopes: Object.freeze(['service.api']), kind: 'machine', expiresAt: 4102444800 });
 
 /**
- * The Service API's middleware stack of service-api/src/app.ts minus `requireBearer`: request log,
- * the same router, body parser, route and error handlers. The route still needs a principal, so a
+ * The Service API's middleware stack of service-api/src/app.ts minus `requireBearer`: request log and
+ * headers, the same router, body parser, route and error handlers. The route still needs a principal, so a
  * one-line middleware puts a fixed one where requireBearer would. The difference to the real app is
  * the cost of authentication, nothing else.
  */
 function noAuthApp(): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.use(requestLog(log));
+  const headers = securityHeaders();
+  app.use((req, res, next) => {
+    logRequest(log, req, res);
+    res.set(headers);
+    next();
+  });
   app.get('/healthz', health);
   const v1 = express.Router();
   v1.use((_req, res, next) => {
