@@ -3,7 +3,7 @@
 // and read their counters.
 import express from 'express';
 import { createServer } from 'node:http';
-import { Env } from '../lib/env.ts';
+import { Env, loadOrExit } from '../lib/env.ts';
 import { securityHeaders } from '../lib/headers.ts';
 import { createLogger, logRequest } from '../lib/log.ts';
 import { listen } from '../lib/server.ts';
@@ -19,8 +19,16 @@ import { loadConfig as loadSolutrixConfig } from '../solutrix-api/src/config.ts'
 import { createServiceTokenClient, type ServiceTokenClient } from '../solutrix-api/src/security/serviceToken.ts';
 import { serveCommands } from './children.ts';
 
-const log = createLogger('service-api');
-const solutrixLog = createLogger('solutrix-api');
+// Read once, like a config module: the IDP the apps talk to (every app's own loadConfig gets these
+// plus the command's extra settings) and the log level.
+const { idpEnv, logLevel } = loadOrExit('bench service-api', () => {
+  const env = new Env(process.env);
+  const idpEnv: Record<string, string | undefined> = {};
+  for (const name of ['IDP_ISSUER', 'IDP_INTROSPECTION_URL', 'INTROSPECTION_CLIENT_ID', 'INTROSPECTION_CLIENT_SECRET']) idpEnv[name] = env.optional(name);
+  return { idpEnv, logLevel: env.logLevel() };
+});
+const log = createLogger('service-api', logLevel);
+const solutrixLog = createLogger('solutrix-api', logLevel);
 
 /** The principal the no-auth baseline hands to the route, as a verifier would. */
 const PRINCIPAL: Principal = Object.freeze({ clientId: 'bench-caller', scopes: Object.freeze(['service.api']), kind: 'machine', expiresAt: 4102444800 });
@@ -54,14 +62,8 @@ function noAuthApp(): express.Express {
   return app;
 }
 
-function serviceEnv(extra: Record<string, string>): Env {
-  return new Env({
-    IDP_ISSUER: process.env.IDP_ISSUER,
-    IDP_INTROSPECTION_URL: process.env.IDP_INTROSPECTION_URL,
-    INTROSPECTION_CLIENT_ID: process.env.INTROSPECTION_CLIENT_ID,
-    INTROSPECTION_CLIENT_SECRET: process.env.INTROSPECTION_CLIENT_SECRET,
-    ...extra,
-  });
+function serviceEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  return { LOG_LEVEL: logLevel, ...idpEnv, ...extra };
 }
 
 const verifiers = new Map<number, IntrospectionVerifier>();

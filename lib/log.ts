@@ -1,14 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pino, type Logger } from 'pino';
+import type { LogLevel } from './env.ts';
 
 /**
  * One structured logger per process. Request logs carry method, path (never the query string, which
  * may hold codes or tokens), status and latency — never headers or bodies.
  */
-export function createLogger(service: string): Logger {
+export function createLogger(service: string, level: LogLevel): Logger {
   return pino({
     name: service,
-    level: process.env.LOG_LEVEL ?? 'info',
+    level,
     base: { service },
     redact: {
       paths: ['req.headers.authorization', 'req.headers.cookie', '*.client_secret', '*.access_token', '*.password', '*.token'],

@@ -24,7 +24,7 @@ export type AppDeps = {
 
 /** Builds the service's express app; it never listens (main.ts and tests do). */
 export function createApp(config: Config, deps: AppDeps = {}): Express {
-  const log = deps.log ?? createLogger('service-api');
+  const log = deps.log ?? createLogger('service-api', config.logLevel);
   const verifier = deps.verifier ?? createVerifier(config, deps.now ?? Date.now);
 
   const app = express();

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { Env } from '../../lib/env.ts';
 import { createApp } from '../src/app.ts';
 import { createIntrospectionVerifier, type IntrospectionVerifier } from '../src/auth/introspect.ts';
 import { loadConfig, type Config } from '../src/config.ts';
@@ -32,13 +31,13 @@ let stop: () => Promise<void>;
 before(async () => {
   await stub.start();
   config = loadConfig(
-    new Env({
+    {
       IDP_INTROSPECTION_URL: stub.url,
       INTROSPECTION_CLIENT_SECRET: STUB_CLIENT_SECRET,
       IDP_ISSUER: STUB_ISSUER,
       // Generous for a cold first fetch on a loaded machine; the timeout test waits for it twice.
       INTROSPECTION_TIMEOUT_MS: '1000',
-    }),
+    },
   );
   verifier = createIntrospectionVerifier({ ...config.introspection!, now: clock.now });
   ({ baseUrl, stop } = await serve(createApp(config, { verifier, log })));
@@ -212,7 +211,7 @@ describe('service-api app', () => {
 
   it('answers 503 when the IDP refuses connections or rejects our client credentials', async () => {
     for (const env of [{ IDP_INTROSPECTION_URL: await closedPortUrl() }, { INTROSPECTION_CLIENT_SECRET: 'wrong' }]) {
-      const cfg = loadConfig(new Env({ IDP_INTROSPECTION_URL: stub.url, INTROSPECTION_CLIENT_SECRET: STUB_CLIENT_SECRET, IDP_ISSUER: STUB_ISSUER, ...env }));
+      const cfg = loadConfig({ IDP_INTROSPECTION_URL: stub.url, INTROSPECTION_CLIENT_SECRET: STUB_CLIENT_SECRET, IDP_ISSUER: STUB_ISSUER, ...env });
       const app = await serve(createApp(cfg, { log, now: clock.now }));
       try {
         const res = await fetch(`${app.baseUrl}/v1/whoami`, { headers: { authorization: `Bearer ${token()}` } });

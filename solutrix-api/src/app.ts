@@ -20,7 +20,7 @@ export interface AppDeps {
 
 /** Builds the app; never listens (main.ts does, tests listen on port 0). */
 export function createApp(config: Config, deps: AppDeps = {}): Express {
-  const log = deps.log ?? createLogger('solutrix-api');
+  const log = deps.log ?? createLogger('solutrix-api', config.logLevel);
   const serviceToken = deps.serviceToken ?? createServiceTokenClient(config.serviceToken);
   const serviceApi = createServiceApi({
     baseUrl: config.serviceApiUrl,

@@ -3,7 +3,6 @@ import { createHmac } from 'node:crypto';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { Env } from '../../../lib/env.ts';
 import { createApp, createVerifier } from '../../src/app.ts';
 import { InvalidToken, TemporarilyUnavailable } from '../../src/auth/errors.ts';
 import { createJwtVerifier, isJwtShaped, type JwtVerifierOptions } from '../../src/auth/jwt.ts';
@@ -316,7 +315,7 @@ describe('the app by TOKEN_VERIFICATION', () => {
 
   async function appFor(mode: string) {
     const config = loadConfig(
-      new Env({ TOKEN_VERIFICATION: mode, IDP_ISSUER: ISSUER, IDP_INTROSPECTION_URL: stub.url, INTROSPECTION_CLIENT_SECRET: STUB_CLIENT_SECRET, IDP_JWKS_URL: jwks.url }),
+      { TOKEN_VERIFICATION: mode, IDP_ISSUER: ISSUER, IDP_INTROSPECTION_URL: stub.url, INTROSPECTION_CLIENT_SECRET: STUB_CLIENT_SECRET, IDP_JWKS_URL: jwks.url },
     );
     const server = await serve(createApp(config, { verifier: createVerifier(config), log: silent }));
     const get = async (path: string, token: string) => {
