@@ -58,12 +58,34 @@ export class Env {
     return value;
   }
 
-  integer(name: string, fallback: number, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}): number {
+  /**
+   * Plain decimal digits only, within [min, max]: `1e3`, `0x10`, `+5`, ` 5` and `99999999999999` are
+   * all refused (Number() would take most of them, and a typo would become a surprise lifetime). The
+   * default `max` fits a 32-bit int, the bound of Node's timers and of every setting here.
+   */
+  integer(name: string, fallback: number, { min = 0, max = 2 ** 31 - 1 } = {}): number {
     const raw = this.optional(name);
     if (raw === undefined) return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < min || value > max) {
-      throw new ConfigError(name, `${name} must be an integer between ${min} and ${max}, got "${raw}"`);
+    const value = /^[0-9]{1,15}$/.test(raw) ? Number(raw) : NaN;
+    if (!(value >= min && value <= max)) {
+      throw new ConfigError(name, `${name} must be an integer between ${min} and ${max} (decimal digits only), got "${raw}"`);
+    }
+    return value;
+  }
+
+  /**
+   * A secret that is sent as a Bearer token (RFC 6750 §2.1): visible ASCII without spaces, or no
+   * header could ever carry it, and at least `minLength` characters, or it can be guessed. The error
+   * never shows the value.
+   */
+  bearerSecret(name: string, { minLength = 32 } = {}): string | undefined {
+    const value = this.secret(name);
+    if (value === undefined) return undefined;
+    if (!/^[\x21-\x7e]*$/.test(value)) {
+      throw new ConfigError(name, `${name} must be visible ASCII characters without spaces (it is sent as a Bearer token); the value set has other characters`);
+    }
+    if (value.length < minLength) {
+      throw new ConfigError(name, `${name} must be at least ${minLength} characters; the value set has ${value.length}`);
     }
     return value;
   }

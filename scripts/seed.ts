@@ -146,7 +146,7 @@ function sameMetadata(spec: ClientSpec, stored: Record<string, unknown>): boolea
 export function seedOptionsFromEnv(source: NodeJS.ProcessEnv): SeedOptions {
   const env = new Env(source);
   const dataDir = env.string('IDP_DATA_DIR', './.data/idp');
-  const adminToken = env.secret('IDP_ADMIN_TOKEN') ?? readFileIfPresent(join(dataDir, 'admin-token'));
+  const adminToken = env.bearerSecret('IDP_ADMIN_TOKEN') ?? readFileIfPresent(join(dataDir, 'admin-token'));
   if (!adminToken) throw new ConfigError('IDP_ADMIN_TOKEN', `IDP_ADMIN_TOKEN or IDP_ADMIN_TOKEN_FILE must be set (or ${join(dataDir, 'admin-token')} exist)`);
   return {
     idpBase: env.url('IDP_BASE', 'http://localhost:4000').origin,

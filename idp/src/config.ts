@@ -40,7 +40,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IdpConfig {
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('IDP_DATABASE_URL', 'IDP_DATABASE_URL must be a postgres:// (or postgresql://) URL; leave it unset for SQLite');
   }
-  const adminToken = env.secret('IDP_ADMIN_TOKEN');
+  const adminToken = env.bearerSecret('IDP_ADMIN_TOKEN');
   if (databaseUrl !== undefined && adminToken === undefined) {
     // A generated token would live in one replica's data dir: every replica must accept the same one.
     throw new ConfigError('IDP_ADMIN_TOKEN', 'IDP_ADMIN_TOKEN or IDP_ADMIN_TOKEN_FILE must be set when IDP_DATABASE_URL is set (replicas share one admin token)');
@@ -58,8 +58,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IdpConfig {
     firstPartyClients: env.list('IDP_FIRST_PARTY_CLIENTS', 'solutrix-web'),
     accessTokenFormat: env.oneOf('ACCESS_TOKEN_FORMAT', ['opaque', 'jwt'] as const, 'opaque'),
     serviceApiAudience: env.url('SERVICE_API_AUDIENCE', 'http://localhost:4001').href.replace(/\/$/, ''),
-    accessTokenTtl: env.integer('ACCESS_TOKEN_TTL', 3600, { min: 1 }),
-    clientCredentialsTtl: env.integer('CLIENT_CREDENTIALS_TTL', 600, { min: 1 }),
-    refreshTokenTtl: env.integer('REFRESH_TOKEN_TTL', 14 * 24 * 3600, { min: 1 }),
+    // Seconds, bounded so that a typo cannot issue tokens for years: a week, a year for refresh tokens.
+    accessTokenTtl: env.integer('ACCESS_TOKEN_TTL', 3600, { min: 1, max: 7 * 24 * 3600 }),
+    clientCredentialsTtl: env.integer('CLIENT_CREDENTIALS_TTL', 600, { min: 1, max: 7 * 24 * 3600 }),
+    refreshTokenTtl: env.integer('REFRESH_TOKEN_TTL', 14 * 24 * 3600, { min: 1, max: 365 * 24 * 3600 }),
   });
 }

@@ -28,7 +28,7 @@ describe('every program reports a setting that cannot work the same way', () => 
     { entry: 'idp/src/main.ts', env: { LOG_LEVEL: 'verbose' }, line: `idp: configuration error: ${levels}` },
     { entry: 'service-api/src/main.ts', env: { LOG_LEVEL: 'verbose', INTROSPECTION_CLIENT_SECRET: 'x' }, line: `service-api: configuration error: ${levels}` },
     { entry: 'solutrix-api/src/main.ts', env: { LOG_LEVEL: 'verbose', IDP_CLIENT_SECRET: 'x' }, line: `solutrix-api: configuration error: ${levels}` },
-    { entry: 'scripts/start.ts', env: { IDP_PORT: '70000' }, line: 'start: configuration error: IDP_PORT must be an integer between 0 and 65535, got "70000"' },
+    { entry: 'scripts/start.ts', env: { IDP_PORT: '70000' }, line: 'start: configuration error: IDP_PORT must be an integer between 0 and 65535 (decimal digits only), got "70000"' },
     { entry: 'scripts/seed.ts', env: { IDP_ADMIN_TOKEN: 'x'.repeat(32), IDP_BASE: 'nope' }, line: 'seed: configuration error: IDP_BASE must be an absolute URL, got "nope"' },
     { entry: 'compose.lb.ts', env: {}, line: 'lb: configuration error: LB_UPSTREAMS must list at least one host:port' },
   ];
@@ -65,5 +65,25 @@ describe('Env', () => {
   it('reads a comma-separated list, dropping blanks', () => {
     assert.deepEqual(new Env({ L: ' a, ,b ,' }).list('L', 'x'), ['a', 'b']);
     assert.deepEqual(new Env({}).list('L', 'x,y'), ['x', 'y']);
+  });
+
+  it('reads integers as plain decimal digits within the bound, 32-bit by default', () => {
+    const read = (raw: string) => new Env({ N: raw }).integer('N', 7);
+    assert.equal(read('0'), 0);
+    assert.equal(read('0042'), 42);
+    assert.equal(read(String(2 ** 31 - 1)), 2 ** 31 - 1);
+    assert.equal(new Env({}).integer('N', 7), 7);
+    for (const raw of ['1e3', '0x10', '0b1', '0o7', '1.0', '1.5', '-1', '+1', ' 1', '1 ', '1_000', 'Infinity', String(2 ** 31), '99999999999999', '9'.repeat(400)]) {
+      assert.throws(() => read(raw), { name: 'TypeError', message: `N must be an integer between 0 and 2147483647 (decimal digits only), got "${raw}"` }, raw);
+    }
+  });
+
+  it('reads a Bearer secret as visible ASCII of at least 32 characters, never echoing it', () => {
+    assert.equal(new Env({ T: '~'.repeat(32) }).bearerSecret('T'), '~'.repeat(32));
+    assert.equal(new Env({}).bearerSecret('T'), undefined);
+    for (const bad of [`${'a'.repeat(32)} b`, `${'a'.repeat(32)}\t`, `${'a'.repeat(32)}ü`, `${'a'.repeat(32)}\u00a0`]) {
+      assert.throws(() => new Env({ T: bad }).bearerSecret('T'), (err: Error) => /^T must be visible ASCII/.test(err.message) && !err.message.includes('aaaa'));
+    }
+    assert.throws(() => new Env({ T: 'short' }).bearerSecret('T'), { message: 'T must be at least 32 characters; the value set has 5' });
   });
 });
