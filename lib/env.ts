@@ -10,6 +10,17 @@ export class ConfigError extends TypeError {
   }
 }
 
+/**
+ * The Fetch standard's "bad ports" (fetch.spec.whatwg.org/#port-blocking), as Node's fetch (undici)
+ * lists them: fetch and browsers refuse to connect to them, so a service there is unreachable for
+ * our health probes, our clients and every browser, although curl gets through.
+ */
+export const FETCH_BAD_PORTS: ReadonlySet<number> = new Set([
+  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110, 111, 113, 115, 117,
+  119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636,
+  989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
+]);
+
 /** pino's levels, most severe first; `silent` logs nothing. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -90,8 +101,13 @@ export class Env {
     return value;
   }
 
+  /** 0 (tests: the OS picks one) to 65535, except the ports fetch and browsers refuse. */
   port(name: string, fallback: number): number {
-    return this.integer(name, fallback, { min: 0, max: 65535 });
+    const port = this.integer(name, fallback, { min: 0, max: 65535 });
+    if (FETCH_BAD_PORTS.has(port)) {
+      throw new ConfigError(name, `${name} must not be ${port}: browsers and Node's fetch refuse to connect to it (a Fetch standard "bad port"); choose another`);
+    }
+    return port;
   }
 
   url(name: string, fallback?: string): URL {

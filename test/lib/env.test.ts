@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
-import { ConfigError, Env, LOG_LEVELS } from '../../lib/env.ts';
+import { ConfigError, Env, FETCH_BAD_PORTS, LOG_LEVELS } from '../../lib/env.ts';
 import { ROOT } from '../support/process.ts';
 
 /** Runs a program with `env` added to a clean environment; its exit code and both streams. */
@@ -29,11 +29,14 @@ describe('every program reports a setting that cannot work the same way', () => 
     { entry: 'service-api/src/main.ts', env: { LOG_LEVEL: 'verbose', INTROSPECTION_CLIENT_SECRET: 'x' }, line: `service-api: configuration error: ${levels}` },
     { entry: 'solutrix-api/src/main.ts', env: { LOG_LEVEL: 'verbose', IDP_CLIENT_SECRET: 'x' }, line: `solutrix-api: configuration error: ${levels}` },
     { entry: 'scripts/start.ts', env: { IDP_PORT: '70000' }, line: 'start: configuration error: IDP_PORT must be an integer between 0 and 65535 (decimal digits only), got "70000"' },
+    // Fetch refuses 6000: before this check `npm start` waited 45 s for a healthy IDP that answered curl.
+    { entry: 'scripts/start.ts', env: { IDP_PORT: '6000' }, line: `start: configuration error: IDP_PORT must not be 6000: browsers and Node's fetch refuse to connect to it (a Fetch standard "bad port"); choose another` },
+    { entry: 'idp/src/main.ts', env: { PORT: '10080' }, line: `idp: configuration error: PORT must not be 10080: browsers and Node's fetch refuse to connect to it (a Fetch standard "bad port"); choose another` },
     { entry: 'scripts/seed.ts', env: { IDP_ADMIN_TOKEN: 'x'.repeat(32), IDP_BASE: 'nope' }, line: 'seed: configuration error: IDP_BASE must be an absolute URL, got "nope"' },
     { entry: 'compose.lb.ts', env: {}, line: 'lb: configuration error: LB_UPSTREAMS must list at least one host:port' },
   ];
   for (const { entry, env, line } of cases) {
-    it(`${entry}: one line on stderr naming the variable, exit code 1, no stack trace`, async () => {
+    it(`${entry} ${Object.keys(env).join(' ')}: one line on stderr naming the variable, exit code 1, no stack trace`, async () => {
       const { code, stdout, stderr } = await run(entry, env);
       // oidc-provider warns about Node 20 on import; that line is not ours.
       const ours = stderr.split('\n').filter((l) => !l.startsWith('oidc-provider WARNING: Unsupported runtime')).join('\n');
@@ -85,5 +88,22 @@ describe('Env', () => {
       assert.throws(() => new Env({ T: bad }).bearerSecret('T'), (err: Error) => /^T must be visible ASCII/.test(err.message) && !err.message.includes('aaaa'));
     }
     assert.throws(() => new Env({ T: 'short' }).bearerSecret('T'), { message: 'T must be at least 32 characters; the value set has 5' });
+  });
+
+  it("refuses every port Node's fetch refuses, and only those", async () => {
+    const refused = async (port: number) =>
+      fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000) }).then(
+        () => false,
+        (err: Error) => (err.cause as Error | undefined)?.message === 'bad port',
+      );
+    for (const port of FETCH_BAD_PORTS) {
+      assert.ok(await refused(port), `fetch refuses ${port}`);
+      assert.throws(() => new Env({ P: String(port) }).port('P', 1), { message: new RegExp(`^P must not be ${port}: `) });
+    }
+    // Neighbours of the list are ordinary ports, for fetch and for us.
+    for (const port of [0, 2, 6001, 6664, 6670, 10081, 65535]) {
+      if (port !== 0) assert.equal(await refused(port), false, `fetch connects to ${port}`);
+      assert.equal(new Env({ P: String(port) }).port('P', 1), port);
+    }
   });
 });
