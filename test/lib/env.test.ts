@@ -7,18 +7,25 @@ import { ROOT } from '../support/process.ts';
 
 /** Runs a program with `env` added to a clean environment; its exit code and both streams. */
 async function run(entry: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  // Its own process group, so that a regression (start.ts spawning the stack after all) is killed whole.
   const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => (stdout += chunk));
   child.stderr.on('data', (chunk) => (stderr += chunk));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 30_000);
   const [code] = (await once(child, 'exit')) as [number | null];
   clearTimeout(timer);
+  try {
+    process.kill(-child.pid!, 'SIGKILL'); // anything it left behind
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
   return { code, stdout, stderr };
 }
 
