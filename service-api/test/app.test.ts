@@ -6,6 +6,7 @@ import { createApp } from '../src/app.ts';
 import { createIntrospectionVerifier, type IntrospectionVerifier } from '../src/auth/introspect.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { REPORTS } from '../src/routes/reports.ts';
+import { poll, waitFor } from '../../test/support/wait.ts';
 import { rawGet, rawRequest, serve } from './support/http.ts';
 import { closedPortUrl, frozenClock, IntrospectionStub, STUB_CLIENT_SECRET, STUB_ISSUER } from './support/introspectionStub.ts';
 
@@ -184,7 +185,7 @@ describe('service-api app', () => {
     const responses = Array.from({ length: 100 }, () => get('/v1/whoami', { authorization: `Bearer ${t}` }));
     await stub.waitForCalls(1);
     // Hold the IDP's answer until every request has reached the verifier.
-    while (verifier.stats.coalesced - coalescedBefore < 99) await new Promise((resolve) => setImmediate(resolve));
+    await waitFor(() => verifier.stats.coalesced - coalescedBefore >= 99, 10_000, 'every request at the verifier', { intervalMs: 0 });
     release();
     const results = await Promise.all(responses);
     assert.deepEqual(new Set(results.map((r) => r.status)), new Set([200]));
@@ -260,9 +261,7 @@ describe('service-api app', () => {
     const t = token({ scope: 'service.api' });
     await get(`/v1/reports?access_token=${t}`, { authorization: `Bearer ${t}` });
     // The line is written on the server's 'close', which can trail the client's read of the body.
-    for (let i = 0; i < 1000 && !logLines.some((l) => l.includes('"msg":"request"')); i++) {
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    await poll(() => logLines.some((l) => l.includes('"msg":"request"')), Boolean, { timeoutMs: 2000, intervalMs: 0 });
     const requests = logLines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((l) => l.msg === 'request');
     assert.equal(requests.length, 1);
     const { method, path, status, ms } = requests[0]!;

@@ -15,7 +15,8 @@ import { frozenClock } from '../../service-api/test/support/introspectionStub.ts
 import { createApp as createSolutrixApp } from '../../solutrix-api/src/app.ts';
 import { loadConfig as loadSolutrixConfig } from '../../solutrix-api/src/config.ts';
 import { createServiceTokenClient } from '../../solutrix-api/src/security/serviceToken.ts';
-import { AUDIENCE, eventually, get, MODE, requestLines, serviceApiEnv, solutrixEnv, startSeededIdp, startServiceApi, startSolutrix, token } from './stack.ts';
+import { AUDIENCE, get, MODE, requestLines, serviceApiEnv, solutrixEnv, startSeededIdp, startServiceApi, startSolutrix, token } from './stack.ts';
+import { eventually } from '../support/wait.ts';
 
 const silent = pino({ level: 'silent' });
 let idp: TestIdp;

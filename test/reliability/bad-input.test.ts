@@ -3,7 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { basic, clientCredentialsToken } from '../support/idp.ts';
 import { isJwtShaped } from '../../service-api/src/auth/jwt.ts';
-import { introspectionCalls, leaks, rawRequest, sleep, startStack, waitFor, type RawResponse, type Stack } from './stack.ts';
+import { introspectionCalls, leaks, rawRequest, startStack, type RawResponse, type Stack } from './stack.ts';
+import { sleep, waitFor } from '../support/wait.ts';
 
 // Property-based bad input against the real processes: whatever a caller sends, the answer is a 4xx
 // with an RFC-shaped JSON error (or a success, when the random input happens to be valid), never a

@@ -4,7 +4,8 @@ import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import { clientCredentialsToken, registerClient, startIdp, type RegisteredClient, type TestIdp } from '../support/idp.ts';
 import { startService, type Service } from '../support/process.ts';
-import { leaks, rssMb, sleep, track, waitFor } from './stack.ts';
+import { leaks, rssMb, track } from './stack.ts';
+import { sleep, waitFor } from '../support/wait.ts';
 
 // Requests at concurrency 100 against the Service API with valid, unknown and expired tokens.
 // `npm test` sends the issue's 50,000, bounded to 90 s (a free 2-core machine needs ~30-60 s; a

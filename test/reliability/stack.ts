@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { registerClient, startIdp, type RegisteredClient, type TestIdp } from '../support/idp.ts';
 import { freePort, startService, type Service } from '../support/process.ts';
+import { poll } from '../support/wait.ts';
 
 // A test file the runner times out is killed, and the processes it started would live on (we found
 // a handful of orphans that way): every process started here dies with the test file.
@@ -125,8 +126,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   return stack;
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Count of the IDP's request-log lines for `POST /oauth/introspect` in `output`. */
 export function introspectionCalls(output: string): number {
   let count = 0;
@@ -140,16 +139,6 @@ export function introspectionCalls(output: string): number {
     }
   }
   return count;
-}
-
-/** Polls until `predicate` holds; bounded in time. */
-export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await predicate()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(25);
-  }
 }
 
 /**
@@ -276,7 +265,7 @@ export async function loadFor(
   const samples: Sample[] = [];
   const started = Date.now();
   const load = drive(workers, next, { signal: stop.signal, maxRequests: 100_000, samples });
-  while (Date.now() - started < maxMs && (Date.now() - started < minMs || samples.length < minSamples)) await sleep(100);
+  await poll(() => Date.now() - started >= minMs && samples.length >= minSamples, Boolean, { timeoutMs: maxMs, intervalMs: 100 });
   stop.abort();
   return load;
 }

@@ -7,6 +7,7 @@ import { createApp, createVerifier } from '../../src/app.ts';
 import { InvalidToken, TemporarilyUnavailable } from '../../src/auth/errors.ts';
 import { createJwtVerifier, isJwtShaped, type JwtVerifierOptions } from '../../src/auth/jwt.ts';
 import { loadConfig } from '../../src/config.ts';
+import { sleep } from '../../../test/support/wait.ts';
 import { serve } from '../support/http.ts';
 import { IntrospectionStub, STUB_CLIENT_SECRET, STUB_ISSUER } from '../support/introspectionStub.ts';
 
@@ -80,7 +81,6 @@ const isUnavailable = (err: unknown) => {
   assert.deepEqual(err.headers(), { 'Retry-After': '5' });
   return true;
 };
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 before(async () => {
   [idpKey, foreignKey] = await Promise.all([signingKey('idp-key-1'), signingKey('foreign-key')]);
