@@ -1,6 +1,7 @@
 // The whole stack as real processes (IDP, Service API, Solutrix-API) on free loopback ports, plus the
 // helpers the reliability tests share: a raw HTTP client, a bounded load driver, RSS sampling, and the
 // log scan that looks for every secret and token value seen during a run.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { registerClient, startIdp, type RegisteredClient, type TestIdp } from '../support/idp.ts';
@@ -124,6 +125,20 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
   };
   return stack;
+}
+
+/**
+ * Returns once every request line `service` logged for responses that ended before this call is in
+ * its output: it requests a path of its own and waits for that path's line. A service writes a
+ * request's line as its response ends, before a client can see the answer, and its output arrives in
+ * order; so a count read afterwards is final for everything that happened before, and an absence
+ * is proven instead of waited for.
+ */
+export async function logBarrier(service: Pick<Service, 'origin' | 'output'>): Promise<void> {
+  const path = `/log-barrier-${randomBytes(8).toString('hex')}`;
+  await (await fetch(`${service.origin}${path}`)).arrayBuffer();
+  const seen = await poll(() => service.output().includes(`"path":"${path}"`), Boolean, { timeoutMs: 10_000 });
+  if (!seen) throw new Error(`${service.origin} did not log ${path} within 10 s`);
 }
 
 /** Count of the IDP's request-log lines for `POST /oauth/introspect` in `output`. */
