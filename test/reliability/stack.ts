@@ -128,11 +128,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 }
 
 /**
- * Returns once every request line `service` logged for responses that ended before this call is in
- * its output: it requests a path of its own and waits for that path's line. A service writes a
- * request's line as its response ends, before a client can see the answer, and its output arrives in
- * order; so a count read afterwards is final for everything that happened before, and an absence
- * is proven instead of waited for.
+ * Returns once the line of every request `service` answered before this call is in its output: it
+ * requests a path of its own and waits for that path's line. A service writes a request's line (pino,
+ * synchronously) as the response is handed to the OS, so before its event loop reads a request that
+ * someone sent after seeing that answer, and its output arrives in order: a count read afterwards is
+ * final for everything before, and an absence is proven instead of waited for.
  */
 export async function logBarrier(service: Pick<Service, 'origin' | 'output'>): Promise<void> {
   const path = `/log-barrier-${randomBytes(8).toString('hex')}`;
