@@ -5,8 +5,8 @@ import express from 'express';
 import { createServer } from 'node:http';
 import { Env, loadOrExit } from '../lib/env.ts';
 import { securityHeaders } from '../lib/headers.ts';
-import { createLogger, logRequest } from '../lib/log.ts';
-import { listen } from '../lib/server.ts';
+import { createLogger } from '../lib/log.ts';
+import { listen, requestLogAndHeaders } from '../lib/server.ts';
 import { createApp as createServiceApi } from '../service-api/src/app.ts';
 import { createIntrospectionVerifier, type IntrospectionVerifier } from '../service-api/src/auth/introspect.ts';
 import type { Principal, TokenVerifier } from '../service-api/src/auth/principal.ts';
@@ -42,12 +42,7 @@ const PRINCIPAL: Principal = Object.freeze({ clientId: 'bench-caller', scopes: O
 function noAuthApp(): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  const headers = securityHeaders();
-  app.use((req, res, next) => {
-    logRequest(log, req, res);
-    res.set(headers);
-    next();
-  });
+  app.use(requestLogAndHeaders(log, securityHeaders()));
   app.get('/healthz', health);
   const v1 = express.Router();
   v1.use((_req, res, next) => {

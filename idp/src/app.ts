@@ -3,7 +3,7 @@ import mount from 'koa-mount';
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import { securityHeaders } from '../../lib/headers.ts';
-import { logRequest } from '../../lib/log.ts';
+import { requestLogAndHeaders } from '../../lib/server.ts';
 import { adminApi } from './admin/router.ts';
 import type { IdpConfig } from './config.ts';
 import { jsonErrors, notFound } from './errors.ts';
@@ -25,17 +25,12 @@ export function createApp(config: IdpConfig, secrets: Secrets, store: Store, log
   // Under koa-mount oidc-provider signs cookies with the parent app's keys: they must be the same.
   app.keys = secrets.cookieKeys;
 
+  // The default headers go on every response, so oidc-provider's own HTML (the auto-submitting
+  // form_post page of /session/end without a session, for instance) is covered too. renderPage
+  // replaces the CSP with its own (nonce) policy.
+  const everyRequest = requestLogAndHeaders(log, securityHeaders({ scriptHashes: true }));
   app.use((ctx, next) => {
-    logRequest(log, ctx.req, ctx.res);
-    return next();
-  });
-
-  // Defaults for every response, so oidc-provider's own HTML (the auto-submitting form_post page of
-  // /session/end without a session, for instance) is covered too. renderPage replaces the CSP with
-  // its own (nonce) policy.
-  const headers = securityHeaders({ scriptHashes: true });
-  app.use((ctx, next) => {
-    ctx.set(headers);
+    everyRequest(ctx.req, ctx.res);
     return next();
   });
 

@@ -1,7 +1,8 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import { securityHeaders } from '../../lib/headers.ts';
-import { createLogger, logRequest } from '../../lib/log.ts';
+import { createLogger } from '../../lib/log.ts';
+import { requestLogAndHeaders } from '../../lib/server.ts';
 import { requireBearer, requireScope } from './auth/bearer.ts';
 import { TemporarilyUnavailable } from './auth/errors.ts';
 import { createAutoVerifier } from './auth/dispatch.ts';
@@ -30,12 +31,7 @@ export function createApp(config: Config, deps: AppDeps = {}): Express {
   const app = express();
   app.disable('x-powered-by');
   // JSON only, but a browser may still be sent here: the same defaults as every other service.
-  const headers = securityHeaders();
-  app.use((req, res, next) => {
-    logRequest(log, req, res);
-    res.set(headers);
-    next();
-  });
+  app.use(requestLogAndHeaders(log, securityHeaders()));
 
   app.get('/healthz', health);
 

@@ -31,15 +31,13 @@ let stop: () => Promise<void>;
 
 before(async () => {
   await stub.start();
-  config = loadConfig(
-    {
-      IDP_INTROSPECTION_URL: stub.url,
-      INTROSPECTION_CLIENT_SECRET: STUB_CLIENT_SECRET,
-      IDP_ISSUER: STUB_ISSUER,
-      // Generous for a cold first fetch on a loaded machine; the timeout test waits for it twice.
-      INTROSPECTION_TIMEOUT_MS: '1000',
-    },
-  );
+  config = loadConfig({
+    IDP_INTROSPECTION_URL: stub.url,
+    INTROSPECTION_CLIENT_SECRET: STUB_CLIENT_SECRET,
+    IDP_ISSUER: STUB_ISSUER,
+    // Generous for a cold first fetch on a loaded machine; the timeout test waits for it twice.
+    INTROSPECTION_TIMEOUT_MS: '1000',
+  });
   verifier = createIntrospectionVerifier({ ...config.introspection!, now: clock.now });
   ({ baseUrl, stop } = await serve(createApp(config, { verifier, log })));
 });

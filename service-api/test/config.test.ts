@@ -40,21 +40,19 @@ describe('loadConfig', () => {
   });
 
   it('reads every variable', () => {
-    const config = loadConfig(
-      {
-        PORT: '5001',
-        HOST: '127.0.0.1',
-        IDP_INTROSPECTION_URL: 'http://idp:4000/oauth/introspect',
-        IDP_ISSUER: 'http://idp.example',
-        INTROSPECTION_CLIENT_ID: 'svc',
-        INTROSPECTION_CLIENT_SECRET: 'x',
-        INTROSPECTION_TIMEOUT_MS: '500',
-        INTROSPECTION_CACHE_MAX_TTL: '10',
-        INTROSPECTION_NEGATIVE_TTL: '1',
-        INTROSPECTION_CACHE_MAX_ENTRIES: '50',
-        LOG_LEVEL: 'warn',
-      },
-    );
+    const config = loadConfig({
+      PORT: '5001',
+      HOST: '127.0.0.1',
+      IDP_INTROSPECTION_URL: 'http://idp:4000/oauth/introspect',
+      IDP_ISSUER: 'http://idp.example',
+      INTROSPECTION_CLIENT_ID: 'svc',
+      INTROSPECTION_CLIENT_SECRET: 'x',
+      INTROSPECTION_TIMEOUT_MS: '500',
+      INTROSPECTION_CACHE_MAX_TTL: '10',
+      INTROSPECTION_NEGATIVE_TTL: '1',
+      INTROSPECTION_CACHE_MAX_ENTRIES: '50',
+      LOG_LEVEL: 'warn',
+    });
     assert.equal(config.port, 5001);
     assert.equal(config.host, '127.0.0.1');
     assert.equal(config.logLevel, 'warn');
@@ -73,17 +71,15 @@ describe('loadConfig', () => {
   });
 
   it('reads the JWT settings; the JWKS URL defaults to the issuer\'s', () => {
-    const config = loadConfig(
-      {
-        INTROSPECTION_CLIENT_SECRET: 'x',
-        IDP_ISSUER: 'http://idp.example/oauth',
-        SERVICE_API_AUDIENCE: 'https://api.example',
-        JWKS_COOLDOWN: '1',
-        JWKS_CACHE_MAX_AGE: '60',
-        JWT_CACHE_MAX_TTL: '7',
-        JWKS_TIMEOUT_MS: '700',
-      },
-    );
+    const config = loadConfig({
+      INTROSPECTION_CLIENT_SECRET: 'x',
+      IDP_ISSUER: 'http://idp.example/oauth',
+      SERVICE_API_AUDIENCE: 'https://api.example',
+      JWKS_COOLDOWN: '1',
+      JWKS_CACHE_MAX_AGE: '60',
+      JWT_CACHE_MAX_TTL: '7',
+      JWKS_TIMEOUT_MS: '700',
+    });
     assert.deepEqual(config.jwt, {
       jwksUrl: 'http://idp.example/oauth/jwks.json',
       issuer: 'http://idp.example/oauth',

@@ -1,7 +1,8 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import { securityHeaders } from '../../lib/headers.ts';
-import { createLogger, logRequest } from '../../lib/log.ts';
+import { createLogger } from '../../lib/log.ts';
+import { requestLogAndHeaders } from '../../lib/server.ts';
 import type { Config } from './config.ts';
 import { errorHandler, notFound } from './middleware/errorHandler.ts';
 import { healthRouter } from './routes/health.ts';
@@ -31,12 +32,7 @@ export function createApp(config: Config, deps: AppDeps = {}): Express {
   const app = express();
   app.disable('x-powered-by');
   // Defaults for every response (JSON, redirects, errors); sendPage sets the pages' own nonce CSP.
-  const headers = securityHeaders();
-  app.use((req, res, next) => {
-    logRequest(log, req, res);
-    res.set(headers);
-    next();
-  });
+  app.use(requestLogAndHeaders(log, securityHeaders()));
   app.use(healthRouter());
   app.use(serviceRouter(serviceApi));
   // The end-user web login (BFF: /, /login, /callback, session).

@@ -314,9 +314,7 @@ describe('the app by TOKEN_VERIFICATION', () => {
   });
 
   async function appFor(mode: string) {
-    const config = loadConfig(
-      { TOKEN_VERIFICATION: mode, IDP_ISSUER: ISSUER, IDP_INTROSPECTION_URL: stub.url, INTROSPECTION_CLIENT_SECRET: STUB_CLIENT_SECRET, IDP_JWKS_URL: jwks.url },
-    );
+    const config = loadConfig({ TOKEN_VERIFICATION: mode, IDP_ISSUER: ISSUER, IDP_INTROSPECTION_URL: stub.url, INTROSPECTION_CLIENT_SECRET: STUB_CLIENT_SECRET, IDP_JWKS_URL: jwks.url });
     const server = await serve(createApp(config, { verifier: createVerifier(config), log: silent }));
     const get = async (path: string, token: string) => {
       const res = await fetch(`${server.baseUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
