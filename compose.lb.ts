@@ -7,25 +7,26 @@
 // probed on GET /healthz every LB_PROBE_MS (default 2000); one that cannot be connected to is marked
 // down at once and the request goes to the next (the body is sent only once a connection stands).
 // When none is known healthy every upstream is tried anyway. Not a production proxy: local scale-out only.
+import { ConfigError, Env, loadOrExit } from './lib/env.ts';
 import { Agent, createServer, request, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 
 type Upstream = { name: string; host: string; port: number; healthy: boolean };
 
-const upstreams: Upstream[] = (process.env.LB_UPSTREAMS ?? '')
-  .split(',')
-  .map((s) => s.trim())
-  .filter(Boolean)
-  .map((name) => {
+const { upstreams, port, host, probeMs } = loadOrExit('lb', () => {
+  const env = new Env(process.env);
+  const upstreams: Upstream[] = env.list('LB_UPSTREAMS', '').map((name) => {
+    if (!URL.canParse(`http://${name}`)) throw new ConfigError('LB_UPSTREAMS', `LB_UPSTREAMS: "${name}" is not a host:port`);
     const url = new URL(`http://${name}`);
     return { name, host: url.hostname, port: Number(url.port || 80), healthy: true };
   });
-if (upstreams.length === 0) {
-  console.error('LB_UPSTREAMS must list at least one host:port');
-  process.exit(2);
-}
-const port = Number(process.env.PORT || 4000);
-const host = process.env.HOST || '0.0.0.0';
-const probeMs = Number(process.env.LB_PROBE_MS || 2000);
+  if (upstreams.length === 0) throw new ConfigError('LB_UPSTREAMS', 'LB_UPSTREAMS must list at least one host:port');
+  return {
+    upstreams,
+    port: env.port('PORT', 4000),
+    host: env.string('HOST', '0.0.0.0'),
+    probeMs: env.integer('LB_PROBE_MS', 2000, { min: 100, max: 60_000 }),
+  };
+});
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 
 // RFC 9110 §7.6.1: connection-specific headers are not forwarded.

@@ -7,21 +7,20 @@ import { join } from 'node:path';
 import { startIdp, type TestIdp } from '../test/support/idp.ts';
 import { ROOT } from '../test/support/process.ts';
 import { benchIdp } from './idp.ts';
-import { DEFAULT_CONNECTIONS, DEFAULT_SECONDS } from './load.ts';
+import { settings } from './config.ts';
 import { machine, markdown, type Results } from './report.ts';
 import { benchServiceApi } from './serviceApi.ts';
 import { benchStartup } from './startup.ts';
 
-const phases = new Set((process.env.BENCH_PHASES ?? 'service,idp,startup').split(','));
-const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-const logLevel = process.env.BENCH_LOG_LEVEL ?? 'info';
+const phases = new Set(settings.phases);
+const { rounds, logLevel } = settings;
 const progress = (line: string) => console.error(`bench: ${line}`);
 const started = performance.now();
 
 const results: Results = {
   date: new Date().toISOString(),
   machine: machine(),
-  settings: { seconds: DEFAULT_SECONDS, connections: DEFAULT_CONNECTIONS, rounds, logLevel },
+  settings: { seconds: settings.seconds, connections: settings.connections, rounds, logLevel },
 };
 
 if (phases.has('service')) {

@@ -1,3 +1,4 @@
+import { settings } from './config.ts';
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -26,8 +27,7 @@ export async function startChild<Ready>(
 ): Promise<Child<Ready>> {
   const child = fork(fileURLToPath(new URL(entry, import.meta.url)), [], {
     cwd: ROOT,
-    // BENCH_CPU_PROF=dir: every benchmark server writes a V8 CPU profile there when it exits.
-    execArgv: ['--import', 'tsx', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), ...execArgv],
+    execArgv: ['--import', 'tsx', ...(settings.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProfileDir}`] : []), ...execArgv],
     env: { ...process.env, ...env },
     stdio: ['ignore', stdout === 'pipe' ? 'pipe' : 'ignore', 'pipe', 'ipc'],
   });

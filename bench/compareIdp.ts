@@ -2,6 +2,7 @@
 // idpServer.ts, e.g. BENCH_IDP_SRC=.data/bench/exp/idp-x, BENCH_LOG_DEST=async, LOG_LEVEL=silent,
 // BENCH_IDP_STORE=memory, BENCH_STDOUT=ignore for /dev/null instead of a pipe), alternating runs; prints server CPU per request and ratios to the first.
 // COMPARE_ENDPOINTS=introspect,grant  BENCH_ROUNDS=3  BENCH_SECONDS=4
+import { settings } from './config.ts';
 import { better, capacity, type LoadResult } from './load.ts';
 import { startIdpVariant, type Target } from './idp.ts';
 
@@ -10,8 +11,8 @@ const specs = process.argv.slice(2).map((arg) => {
   const env = Object.fromEntries(rest.split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
   return { name: name!, env };
 });
-const endpoints = (process.env.COMPARE_ENDPOINTS ?? 'introspect').split(',') as ('introspect' | 'grant')[];
-const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const endpoints = settings.compareEndpoints;
+const { rounds } = settings;
 const targets: Target[] = [];
 try {
   for (const { name, env } of specs) {

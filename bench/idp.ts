@@ -87,7 +87,7 @@ export async function startIdpVariant(variant: IdpVariant): Promise<Target> {
 
 export async function benchIdp({ rounds, progress }: { rounds: number; progress: (line: string) => void }): Promise<IdpResults> {
   const hello = await startChild<{ port: number }>('./helloServer.ts', {});
-  // The scale-out store (issue 9) beside the embedded one: a throwaway local PostgreSQL server.
+  // The replicas' shared store (IDP_DATABASE_URL) beside the embedded one: a throwaway local PostgreSQL server.
   const postgres = await startPostgres();
   const main: IdpVariant[] = [
     { store: 'sqlite', logLevel: 'info', stdout: 'pipe' },

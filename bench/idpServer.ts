@@ -9,6 +9,7 @@ import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
+import { Env, loadOrExit } from '../lib/env.ts';
 import { createLogger } from '../lib/log.ts';
 import { listen } from '../lib/server.ts';
 import { serveCommands } from './children.ts';
@@ -21,26 +22,35 @@ type Src = {
   store: typeof import('../idp/src/store/index.ts');
   provider: typeof import('../idp/src/provider.ts');
 };
-const srcDir = process.env.BENCH_IDP_SRC ? pathToFileURL(`${resolve(process.env.BENCH_IDP_SRC)}/`).href : new URL('../idp/src/', import.meta.url).href;
+// The experiment's own settings, read once like a config module.
+const bench = loadOrExit('bench idp', () => {
+  const env = new Env(process.env);
+  return {
+    src: env.optional('BENCH_IDP_SRC'),
+    asyncLog: env.oneOf('BENCH_LOG_DEST', ['sync', 'async'] as const, 'sync') === 'async',
+    store: env.oneOf('BENCH_IDP_STORE', ['sqlite', 'memory'] as const, 'sqlite'),
+    bare: env.optional('BENCH_IDP_BARE') !== undefined,
+  };
+});
+const srcDir = bench.src ? pathToFileURL(`${resolve(bench.src)}/`).href : new URL('../idp/src/', import.meta.url).href;
 const load = async <K extends keyof Src>(file: string): Promise<Src[K]> => import(new URL(file, srcDir).href);
 const { createApp } = await load<'app'>('app.ts');
 const { loadConfig } = await load<'config'>('config.ts');
 const { loadSecrets } = await load<'keys'>('keys.ts');
 const { openStore } = await load<'store'>('store/index.ts');
 
-const log =
-  process.env.BENCH_LOG_DEST === 'async'
-    ? pino(
-        { name: 'idp', level: process.env.LOG_LEVEL ?? 'info', base: { service: 'idp' }, redact: { paths: ['req.headers.authorization'], censor: '[redacted]' } },
-        pino.destination({ dest: 1, sync: false, minLength: 4096 }),
-      )
-    : createLogger('idp');
-const config = loadConfig();
+const config = loadOrExit('bench idp', () => loadConfig(process.env));
+const log = bench.asyncLog
+  ? pino(
+      { name: 'idp', level: config.logLevel, base: { service: 'idp' }, redact: { paths: ['req.headers.authorization'], censor: '[redacted]' } },
+      pino.destination({ dest: 1, sync: false, minLength: 4096 }),
+    )
+  : createLogger('idp', config.logLevel);
 const secrets = await loadSecrets(config.dataDir, { adminToken: config.adminToken });
 // openStore is what main.ts uses: SQLite in the data dir, or PostgreSQL when IDP_DATABASE_URL is set.
-const store = process.env.BENCH_IDP_STORE === 'memory' ? memoryStore() : await openStore(config);
+const store = bench.store === 'memory' ? memoryStore() : await openStore(config);
 let app = createApp(config, secrets, store, log).app;
-if (process.env.BENCH_IDP_BARE) {
+if (bench.bare) {
   // Clients are registered through the full app's admin API; then the provider alone serves /oauth.
   const full = app;
   const { createProvider } = await load<'provider'>('provider.ts');

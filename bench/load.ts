@@ -1,3 +1,4 @@
+import { settings } from './config.ts';
 import autocannon, { type Options } from 'autocannon';
 
 export type LoadResult = {
@@ -15,8 +16,6 @@ export type LoadResult = {
   cpuUsPerRequest?: number;
 };
 
-export const DEFAULT_SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
-export const DEFAULT_CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 20);
 
 /**
  * One autocannon run against a loopback URL, after a warm-up (1 s: keep-alive sockets, caches; the
@@ -28,8 +27,8 @@ export async function load(
 ): Promise<LoadResult> {
   const url = new URL(options.url);
   if (!['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) throw new Error(`load tests target loopback only, not ${url.hostname}`);
-  const { seconds = DEFAULT_SECONDS, warmUpSeconds = 1, cpu, ...rest } = options;
-  const base = { connections: DEFAULT_CONNECTIONS, timeout: 10, ...rest };
+  const { seconds = settings.seconds, warmUpSeconds = 1, cpu, ...rest } = options;
+  const base = { connections: settings.connections, timeout: 10, ...rest };
   await autocannon({ ...base, duration: warmUpSeconds });
   const cpuBefore = await cpu?.();
   const result = await autocannon({ ...base, duration: seconds });

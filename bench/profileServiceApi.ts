@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { clientCredentialsToken, registerClient, startIdp } from '../test/support/idp.ts';
 import { ROOT } from '../test/support/process.ts';
 import { startChild } from './children.ts';
+import { settings } from './config.ts';
 import { load } from './load.ts';
 
 const [kind = 'introspection', seconds = '5'] = process.argv.slice(2);
@@ -16,15 +17,15 @@ try {
   const introspector = await registerClient(idp, 'service-introspector');
   const caller = await registerClient(idp, 'bench-caller', ['service.api']);
   const token = await clientCredentialsToken(idp, caller, 'service.api');
-  process.env.BENCH_CPU_PROF = dir;
+  settings.cpuProfileDir = dir;
   const apps = await startChild('./serviceApiServer.ts', {
-    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
+    LOG_LEVEL: settings.logLevel,
     IDP_ISSUER: idp.issuer,
     IDP_INTROSPECTION_URL: `${idp.issuer}/introspect`,
     INTROSPECTION_CLIENT_ID: introspector.client_id,
     INTROSPECTION_CLIENT_SECRET: introspector.client_secret,
   });
-  delete process.env.BENCH_CPU_PROF;
+  settings.cpuProfileDir = undefined;
   const { port } = await apps.call<{ port: number }>('app', { kind });
   const result = await load({ url: `http://127.0.0.1:${port}/v1/whoami`, headers: { authorization: `Bearer ${token}` }, seconds: Number(seconds), cpu: () => apps.call<number>('cpu') });
   console.log(`${kind}: ${result.rps} req/s, ${result.cpuUsPerRequest} µs CPU/request, p50 ${result.p50} ms, p99 ${result.p99} ms, ${result.non2xx} non-2xx`);

@@ -3,15 +3,15 @@
 // and read their counters.
 import express from 'express';
 import { createServer } from 'node:http';
-import { Env } from '../lib/env.ts';
+import { Env, loadOrExit } from '../lib/env.ts';
+import { securityHeaders } from '../lib/headers.ts';
 import { createLogger } from '../lib/log.ts';
-import { listen } from '../lib/server.ts';
+import { listen, requestLogAndHeaders } from '../lib/server.ts';
 import { createApp as createServiceApi } from '../service-api/src/app.ts';
 import { createIntrospectionVerifier, type IntrospectionVerifier } from '../service-api/src/auth/introspect.ts';
 import type { Principal, TokenVerifier } from '../service-api/src/auth/principal.ts';
 import { loadConfig as loadServiceConfig } from '../service-api/src/config.ts';
 import { errorHandler, notFound } from '../service-api/src/errorHandler.ts';
-import { requestLog } from '../service-api/src/requestLog.ts';
 import { health } from '../service-api/src/routes/health.ts';
 import { whoami } from '../service-api/src/routes/whoami.ts';
 import { createApp as createSolutrix } from '../solutrix-api/src/app.ts';
@@ -19,22 +19,30 @@ import { loadConfig as loadSolutrixConfig } from '../solutrix-api/src/config.ts'
 import { createServiceTokenClient, type ServiceTokenClient } from '../solutrix-api/src/security/serviceToken.ts';
 import { serveCommands } from './children.ts';
 
-const log = createLogger('service-api');
-const solutrixLog = createLogger('solutrix-api');
+// Read once, like a config module: the IDP the apps talk to (every app's own loadConfig gets these
+// plus the command's extra settings) and the log level.
+const { idpEnv, logLevel } = loadOrExit('bench service-api', () => {
+  const env = new Env(process.env);
+  const idpEnv: Record<string, string | undefined> = {};
+  for (const name of ['IDP_ISSUER', 'IDP_INTROSPECTION_URL', 'INTROSPECTION_CLIENT_ID', 'INTROSPECTION_CLIENT_SECRET']) idpEnv[name] = env.optional(name);
+  return { idpEnv, logLevel: env.logLevel() };
+});
+const log = createLogger('service-api', logLevel);
+const solutrixLog = createLogger('solutrix-api', logLevel);
 
 /** The principal the no-auth baseline hands to the route, as a verifier would. */
 const PRINCIPAL: Principal = Object.freeze({ clientId: 'bench-caller', scopes: Object.freeze(['service.api']), kind: 'machine', expiresAt: 4102444800 });
 
 /**
- * The Service API's middleware stack of service-api/src/app.ts minus `requireBearer`: request log,
- * the same router, body parser, route and error handlers. The route still needs a principal, so a
+ * The Service API's middleware stack of service-api/src/app.ts minus `requireBearer`: request log and
+ * headers, the same router, body parser, route and error handlers. The route still needs a principal, so a
  * one-line middleware puts a fixed one where requireBearer would. The difference to the real app is
  * the cost of authentication, nothing else.
  */
 function noAuthApp(): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.use(requestLog(log));
+  app.use(requestLogAndHeaders(log, securityHeaders()));
   app.get('/healthz', health);
   const v1 = express.Router();
   v1.use((_req, res, next) => {
@@ -49,14 +57,8 @@ function noAuthApp(): express.Express {
   return app;
 }
 
-function serviceEnv(extra: Record<string, string>): Env {
-  return new Env({
-    IDP_ISSUER: process.env.IDP_ISSUER,
-    IDP_INTROSPECTION_URL: process.env.IDP_INTROSPECTION_URL,
-    INTROSPECTION_CLIENT_ID: process.env.INTROSPECTION_CLIENT_ID,
-    INTROSPECTION_CLIENT_SECRET: process.env.INTROSPECTION_CLIENT_SECRET,
-    ...extra,
-  });
+function serviceEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  return { LOG_LEVEL: logLevel, ...idpEnv, ...extra };
 }
 
 const verifiers = new Map<number, IntrospectionVerifier>();

@@ -2,6 +2,7 @@
 // without HTTP: µs per upsert of a client_credentials token, per token find and per client find, for
 // the SQLite store (or experimental copies of it) next to oidc-provider's in-memory adapter.
 // STORE_OPS (5000), STORE_CONCURRENCY (1: one operation at a time).
+import { settings } from './config.ts';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,9 +11,8 @@ import { pathToFileURL } from 'node:url';
 import { memoryStore } from './memoryStore.ts';
 
 type Store = ReturnType<typeof memoryStore>;
-const N = Number(process.env.STORE_OPS ?? 5000);
-/** Operations in flight at once, as with concurrent HTTP requests (a store may batch them). */
-const C = Number(process.env.STORE_CONCURRENCY ?? 1);
+const N = settings.storeOps;
+const C = settings.storeConcurrency;
 
 async function measure(name: string, store: Store) {
   const clients = store.adapter('Client');

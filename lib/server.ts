@@ -1,7 +1,22 @@
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { logRequest } from './log.ts';
+
+/**
+ * Every service's first middleware: the request line (lib/log.ts) and the default headers
+ * (lib/headers.ts). Node-level, so express takes it as it is (`app.use(...)`) and koa calls it with
+ * `ctx.req, ctx.res`; a page renderer may replace the CSP later.
+ */
+export function requestLogAndHeaders(log: Logger, headers: Readonly<Record<string, string>>) {
+  const entries = Object.entries(headers);
+  return (req: IncomingMessage, res: ServerResponse, next?: () => void): void => {
+    logRequest(log, req, res);
+    for (const [name, value] of entries) res.setHeader(name, value);
+    next?.();
+  };
+}
 
 /** Listens, then returns the actual port (tests pass 0). */
 export async function listen(server: Server, port: number, host?: string): Promise<number> {

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { JWK } from 'jose';
 import { newSigningKey } from '../idp/src/keys.ts';
+import { Env, loadOrExit } from '../lib/env.ts';
 
 type Jwks = { keys: JWK[] };
 
@@ -49,7 +50,8 @@ export async function rotate(dataDir: string, command: string, kid?: string): Pr
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const [command = 'list', kid] = process.argv.slice(2);
-  rotate(resolve(process.env.IDP_DATA_DIR || './.data/idp'), command, kid).then(
+  const dataDir = loadOrExit('keys', () => resolve(new Env(process.env).string('IDP_DATA_DIR', './.data/idp')));
+  rotate(dataDir, command, kid).then(
     (message) => console.log(message),
     (err: Error) => {
       console.error(`keys: ${err.message}`);

@@ -5,7 +5,7 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Env } from '../lib/env.ts';
+import { ConfigError, Env, loadOrExit } from '../lib/env.ts';
 import { basic } from '../lib/http.ts';
 
 export type ClientSpec = {
@@ -143,11 +143,11 @@ function sameMetadata(spec: ClientSpec, stored: Record<string, unknown>): boolea
   );
 }
 
-export function seedOptionsFromEnv(source: NodeJS.ProcessEnv = process.env): SeedOptions {
+export function seedOptionsFromEnv(source: NodeJS.ProcessEnv): SeedOptions {
   const env = new Env(source);
   const dataDir = env.string('IDP_DATA_DIR', './.data/idp');
-  const adminToken = env.secret('IDP_ADMIN_TOKEN') ?? readFileIfPresent(join(dataDir, 'admin-token'));
-  if (!adminToken) throw new TypeError(`IDP_ADMIN_TOKEN or IDP_ADMIN_TOKEN_FILE must be set (or ${join(dataDir, 'admin-token')} exist)`);
+  const adminToken = env.bearerSecret('IDP_ADMIN_TOKEN') ?? readFileIfPresent(join(dataDir, 'admin-token'));
+  if (!adminToken) throw new ConfigError('IDP_ADMIN_TOKEN', `IDP_ADMIN_TOKEN or IDP_ADMIN_TOKEN_FILE must be set (or ${join(dataDir, 'admin-token')} exist)`);
   return {
     idpBase: env.url('IDP_BASE', 'http://localhost:4000').origin,
     adminToken,
@@ -169,7 +169,7 @@ function readFileIfPresent(file: string): string | undefined {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  seed(seedOptionsFromEnv()).catch((err: Error) => {
+  seed(loadOrExit('seed', () => seedOptionsFromEnv(process.env))).catch((err: Error) => {
     console.error(`seed failed: ${err.message}`);
     process.exit(1);
   });

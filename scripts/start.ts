@@ -3,25 +3,37 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Env } from '../lib/env.ts';
+import { Env, loadOrExit } from '../lib/env.ts';
 import { waitForHealthy } from '../lib/http.ts';
 import { secretFile, seed, seedOptionsFromEnv } from './seed.ts';
 
-const env = new Env();
-const idpPort = env.port('IDP_PORT', 4000);
-const servicePort = env.port('SERVICE_API_PORT', 4001);
-const solutrixPort = env.port('SOLUTRIX_PORT', 3000);
-const host = env.string('HOST', '127.0.0.1');
-const issuer = env.string('IDP_ISSUER', `http://localhost:${idpPort}/oauth`);
+// Configuration, read once through lib/env.ts as the services' config modules do.
+const { idpPort, servicePort, solutrixPort, host, issuer, solutrixUrl, dataDir, credentialsDir, tokenFormat, audience, tokenVerification } = loadOrExit(
+  'start',
+  () => {
+    const env = new Env(process.env);
+    const idpPort = env.port('IDP_PORT', 4000);
+    const servicePort = env.port('SERVICE_API_PORT', 4001);
+    const solutrixPort = env.port('SOLUTRIX_PORT', 3000);
+    return {
+      idpPort,
+      servicePort,
+      solutrixPort,
+      host: env.string('HOST', '127.0.0.1'),
+      issuer: env.string('IDP_ISSUER', `http://localhost:${idpPort}/oauth`),
+      solutrixUrl: env.string('SOLUTRIX_PUBLIC_URL', `http://localhost:${solutrixPort}`),
+      dataDir: resolve(env.string('IDP_DATA_DIR', './.data/idp')),
+      credentialsDir: resolve(env.string('SEED_CREDENTIALS_DIR', './.data/credentials')),
+      // opaque: the Service API introspects; jwt: the IDP issues RFC 9068 at+jwt for the Service API's
+      // resource identifier, Solutrix asks for it by name, and the Service API (auto) verifies them locally.
+      tokenFormat: env.oneOf('ACCESS_TOKEN_FORMAT', ['opaque', 'jwt'] as const, 'opaque'),
+      audience: env.string('SERVICE_API_AUDIENCE', `http://localhost:${servicePort}`),
+      tokenVerification: env.oneOf('TOKEN_VERIFICATION', ['auto', 'jwt', 'introspection'] as const, 'auto'),
+    };
+  },
+);
 const idpBase = `http://127.0.0.1:${idpPort}`;
 const serviceApiUrl = `http://127.0.0.1:${servicePort}`;
-const solutrixUrl = env.string('SOLUTRIX_PUBLIC_URL', `http://localhost:${solutrixPort}`);
-const dataDir = resolve(env.string('IDP_DATA_DIR', './.data/idp'));
-const credentialsDir = resolve(env.string('SEED_CREDENTIALS_DIR', './.data/credentials'));
-// opaque: the Service API introspects; jwt: the IDP issues RFC 9068 at+jwt for the Service API's
-// resource identifier, Solutrix asks for it by name, and the Service API (auto) verifies them locally.
-const tokenFormat = env.oneOf('ACCESS_TOKEN_FORMAT', ['opaque', 'jwt'] as const, 'opaque');
-const audience = env.string('SERVICE_API_AUDIENCE', `http://localhost:${servicePort}`);
 
 const children = new Set<ChildProcess>();
 let stopping = false;
@@ -94,7 +106,7 @@ try {
       IDP_INTROSPECTION_URL: `${idpBase}/oauth/introspect`,
       INTROSPECTION_CLIENT_ID: 'service-introspector',
       INTROSPECTION_CLIENT_SECRET_FILE: secretFile(credentialsDir, 'service-introspector'),
-      TOKEN_VERIFICATION: env.string('TOKEN_VERIFICATION', 'auto'),
+      TOKEN_VERIFICATION: tokenVerification,
       IDP_JWKS_URL: `${idpBase}/oauth/jwks.json`,
       SERVICE_API_AUDIENCE: audience,
     }),

@@ -2,7 +2,8 @@ import Koa from 'koa';
 import mount from 'koa-mount';
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
-import { pathOnly } from '../../lib/log.ts';
+import { securityHeaders } from '../../lib/headers.ts';
+import { requestLogAndHeaders } from '../../lib/server.ts';
 import { adminApi } from './admin/router.ts';
 import type { IdpConfig } from './config.ts';
 import { jsonErrors, notFound } from './errors.ts';
@@ -24,27 +25,12 @@ export function createApp(config: IdpConfig, secrets: Secrets, store: Store, log
   // Under koa-mount oidc-provider signs cookies with the parent app's keys: they must be the same.
   app.keys = secrets.cookieKeys;
 
-  app.use(async (ctx, next) => {
-    const started = performance.now();
-    try {
-      await next();
-    } finally {
-      const status = ctx.status;
-      log[status >= 500 ? 'error' : 'info']({ method: ctx.method, path: pathOnly(ctx.originalUrl), status, ms: +(performance.now() - started).toFixed(1) }, 'request');
-    }
-  });
-
-  // Defaults for every response, so oidc-provider's own HTML (the auto-submitting form_post page of
-  // /session/end without a session, for instance) is covered too: never framed, no referrer, no
-  // sniffing. oidc-provider adds the hash of its one inline script to `script-src`; 'self' serves no
-  // script at all here. renderPage replaces the CSP with its own (nonce) policy.
+  // The default headers go on every response, so oidc-provider's own HTML (the auto-submitting
+  // form_post page of /session/end without a session, for instance) is covered too. renderPage
+  // replaces the CSP with its own (nonce) policy.
+  const everyRequest = requestLogAndHeaders(log, securityHeaders({ scriptHashes: true }));
   app.use((ctx, next) => {
-    ctx.set({
-      'Content-Security-Policy': "default-src 'none'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'",
-      'X-Frame-Options': 'DENY',
-      'Referrer-Policy': 'no-referrer',
-      'X-Content-Type-Options': 'nosniff',
-    });
+    everyRequest(ctx.req, ctx.res);
     return next();
   });
 

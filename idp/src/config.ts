@@ -1,9 +1,10 @@
 import { resolve } from 'node:path';
-import { Env } from '../../lib/env.ts';
+import { ConfigError, Env, type LogLevel } from '../../lib/env.ts';
 
 export type IdpConfig = Readonly<{
   port: number;
   host: string | undefined;
+  logLevel: LogLevel;
   /** The one issuer every token carries; also the public origin the IDP answers with. */
   issuer: string;
   dataDir: string;
@@ -29,34 +30,37 @@ export type IdpConfig = Readonly<{
   refreshTokenTtl: number;
 }>;
 
+/** Reads and validates the environment once into a frozen object; every failure is a ConfigError naming the variable. */
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): IdpConfig {
   const env = new Env(source);
   const port = env.port('PORT', 4000);
   const issuer = env.url('IDP_ISSUER', `http://localhost:${port}/oauth`).href.replace(/\/$/, '');
-  if (new URL(issuer).search || new URL(issuer).hash) throw new TypeError('IDP_ISSUER must not have a query or fragment');
+  if (new URL(issuer).search || new URL(issuer).hash) throw new ConfigError('IDP_ISSUER', 'IDP_ISSUER must not have a query or fragment');
   const databaseUrl = env.secret('IDP_DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    throw new TypeError('IDP_DATABASE_URL must be a postgres:// (or postgresql://) URL; leave it unset for SQLite');
+    throw new ConfigError('IDP_DATABASE_URL', 'IDP_DATABASE_URL must be a postgres:// (or postgresql://) URL; leave it unset for SQLite');
   }
-  const adminToken = env.secret('IDP_ADMIN_TOKEN');
+  const adminToken = env.bearerSecret('IDP_ADMIN_TOKEN');
   if (databaseUrl !== undefined && adminToken === undefined) {
     // A generated token would live in one replica's data dir: every replica must accept the same one.
-    throw new TypeError('IDP_ADMIN_TOKEN or IDP_ADMIN_TOKEN_FILE must be set when IDP_DATABASE_URL is set (replicas share one admin token)');
+    throw new ConfigError('IDP_ADMIN_TOKEN', 'IDP_ADMIN_TOKEN or IDP_ADMIN_TOKEN_FILE must be set when IDP_DATABASE_URL is set (replicas share one admin token)');
   }
   return Object.freeze({
     port,
     host: env.optional('HOST'),
+    logLevel: env.logLevel(),
     issuer,
     dataDir: resolve(env.string('IDP_DATA_DIR', './.data/idp')),
     databaseUrl,
     databasePoolSize: env.integer('IDP_DATABASE_POOL_SIZE', 10, { min: 1, max: 1000 }),
     adminToken,
-    introspectors: Object.freeze(env.string('IDP_INTROSPECTORS', 'service-introspector').split(',').map((s) => s.trim()).filter(Boolean)),
-    firstPartyClients: Object.freeze(env.string('IDP_FIRST_PARTY_CLIENTS', 'solutrix-web').split(',').map((s) => s.trim()).filter(Boolean)),
+    introspectors: env.list('IDP_INTROSPECTORS', 'service-introspector'),
+    firstPartyClients: env.list('IDP_FIRST_PARTY_CLIENTS', 'solutrix-web'),
     accessTokenFormat: env.oneOf('ACCESS_TOKEN_FORMAT', ['opaque', 'jwt'] as const, 'opaque'),
     serviceApiAudience: env.url('SERVICE_API_AUDIENCE', 'http://localhost:4001').href.replace(/\/$/, ''),
-    accessTokenTtl: env.integer('ACCESS_TOKEN_TTL', 3600, { min: 1 }),
-    clientCredentialsTtl: env.integer('CLIENT_CREDENTIALS_TTL', 600, { min: 1 }),
-    refreshTokenTtl: env.integer('REFRESH_TOKEN_TTL', 14 * 24 * 3600, { min: 1 }),
+    // Seconds, bounded so that a typo cannot issue tokens for years: a week, a year for refresh tokens.
+    accessTokenTtl: env.integer('ACCESS_TOKEN_TTL', 3600, { min: 1, max: 7 * 24 * 3600 }),
+    clientCredentialsTtl: env.integer('CLIENT_CREDENTIALS_TTL', 600, { min: 1, max: 7 * 24 * 3600 }),
+    refreshTokenTtl: env.integer('REFRESH_TOKEN_TTL', 14 * 24 * 3600, { min: 1, max: 365 * 24 * 3600 }),
   });
 }

@@ -1,4 +1,5 @@
 import { createServer } from 'node:http';
+import { loadOrExit } from '../../lib/env.ts';
 import { createLogger } from '../../lib/log.ts';
 import { exitOnSignal, listen } from '../../lib/server.ts';
 import { createApp } from './app.ts';
@@ -6,8 +7,8 @@ import { loadConfig } from './config.ts';
 import { loadSecrets, loadSharedSecrets } from './keys.ts';
 import { openStore } from './store/index.ts';
 
-const log = createLogger('idp');
-const config = loadConfig();
+const config = loadOrExit('idp', () => loadConfig(process.env));
+const log = createLogger('idp', config.logLevel);
 const store = await openStore(config, { onError: (err) => log.warn({ err }, 'idle database connection failed') });
 // With a shared store (PostgreSQL) config guarantees an admin token: replicas must agree on it.
 const secrets = store.settings

@@ -1,6 +1,8 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
+import { securityHeaders } from '../../lib/headers.ts';
 import { createLogger } from '../../lib/log.ts';
+import { requestLogAndHeaders } from '../../lib/server.ts';
 import { requireBearer, requireScope } from './auth/bearer.ts';
 import { TemporarilyUnavailable } from './auth/errors.ts';
 import { createAutoVerifier } from './auth/dispatch.ts';
@@ -9,7 +11,6 @@ import { createJwtVerifier } from './auth/jwt.ts';
 import type { TokenVerifier } from './auth/principal.ts';
 import type { Config } from './config.ts';
 import { errorHandler, notFound } from './errorHandler.ts';
-import { requestLog } from './requestLog.ts';
 import { health } from './routes/health.ts';
 import { listReports } from './routes/reports.ts';
 import { whoami } from './routes/whoami.ts';
@@ -24,12 +25,13 @@ export type AppDeps = {
 
 /** Builds the service's express app; it never listens (main.ts and tests do). */
 export function createApp(config: Config, deps: AppDeps = {}): Express {
-  const log = deps.log ?? createLogger('service-api');
+  const log = deps.log ?? createLogger('service-api', config.logLevel);
   const verifier = deps.verifier ?? createVerifier(config, deps.now ?? Date.now);
 
   const app = express();
   app.disable('x-powered-by');
-  app.use(requestLog(log));
+  // JSON only, but a browser may still be sent here: the same defaults as every other service.
+  app.use(requestLogAndHeaders(log, securityHeaders()));
 
   app.get('/healthz', health);
 

@@ -1,4 +1,4 @@
-import { Env } from '../../lib/env.ts';
+import { Env, type LogLevel } from '../../lib/env.ts';
 
 /**
  * How bearer tokens are checked. `auto` (default): JWT-shaped tokens locally against the IDP's JWKS,
@@ -10,6 +10,7 @@ export type TokenVerification = 'introspection' | 'jwt' | 'auto';
 export type Config = Readonly<{
   port: number;
   host: string | undefined;
+  logLevel: LogLevel;
   /** The `realm` of every WWW-Authenticate challenge. */
   realm: string;
   tokenVerification: TokenVerification;
@@ -42,8 +43,9 @@ export type Config = Readonly<{
     | undefined;
 }>;
 
-/** Reads and validates the environment once; every failure is a TypeError naming the variable. */
-export function loadConfig(env: Env = new Env()): Config {
+/** Reads and validates the environment once into a frozen object; every failure is a ConfigError naming the variable. */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const env = new Env(source);
   const issuer = env.string('IDP_ISSUER', 'http://localhost:4000/oauth');
   env.url('IDP_ISSUER', issuer); // validates; the raw string is kept because `iss` is compared exactly
   const tokenVerification = env.oneOf('TOKEN_VERIFICATION', ['auto', 'jwt', 'introspection'] as const, 'auto');
@@ -80,6 +82,7 @@ export function loadConfig(env: Env = new Env()): Config {
   return Object.freeze({
     port: env.port('PORT', 4001),
     host: env.optional('HOST'),
+    logLevel: env.logLevel(),
     realm: 'service-api',
     tokenVerification,
     introspection,

@@ -1,17 +1,12 @@
 import { createServer } from 'node:http';
+import { loadOrExit } from '../../lib/env.ts';
 import { createLogger } from '../../lib/log.ts';
 import { exitOnSignal, listen } from '../../lib/server.ts';
 import { createApp } from './app.ts';
-import { loadConfig, type Config } from './config.ts';
+import { loadConfig } from './config.ts';
 
-const log = createLogger('service-api');
-let config: Config;
-try {
-  config = loadConfig();
-} catch (err) {
-  log.fatal(`configuration: ${(err as Error).message}`);
-  process.exit(1);
-}
+const config = loadOrExit('service-api', () => loadConfig(process.env));
+const log = createLogger('service-api', config.logLevel);
 const server = createServer(createApp(config, { log }));
 const port = await listen(server, config.port, config.host);
 log.info(

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { Env } from '../../lib/env.ts';
 import { createApp } from '../src/app.ts';
 import { createIntrospectionVerifier, type IntrospectionVerifier } from '../src/auth/introspect.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { REPORTS } from '../src/routes/reports.ts';
+import { poll, waitFor } from '../../test/support/wait.ts';
 import { rawGet, rawRequest, serve } from './support/http.ts';
 import { closedPortUrl, frozenClock, IntrospectionStub, STUB_CLIENT_SECRET, STUB_ISSUER } from './support/introspectionStub.ts';
 
@@ -31,15 +31,13 @@ let stop: () => Promise<void>;
 
 before(async () => {
   await stub.start();
-  config = loadConfig(
-    new Env({
-      IDP_INTROSPECTION_URL: stub.url,
-      INTROSPECTION_CLIENT_SECRET: STUB_CLIENT_SECRET,
-      IDP_ISSUER: STUB_ISSUER,
-      // Generous for a cold first fetch on a loaded machine; the timeout test waits for it twice.
-      INTROSPECTION_TIMEOUT_MS: '1000',
-    }),
-  );
+  config = loadConfig({
+    IDP_INTROSPECTION_URL: stub.url,
+    INTROSPECTION_CLIENT_SECRET: STUB_CLIENT_SECRET,
+    IDP_ISSUER: STUB_ISSUER,
+    // Generous for a cold first fetch on a loaded machine; the timeout test waits for it twice.
+    INTROSPECTION_TIMEOUT_MS: '1000',
+  });
   verifier = createIntrospectionVerifier({ ...config.introspection!, now: clock.now });
   ({ baseUrl, stop } = await serve(createApp(config, { verifier, log })));
 });
@@ -75,6 +73,23 @@ describe('service-api app', () => {
     assert.deepEqual(res.body, { status: 'ok' });
     assert.equal(res.headers.get('x-powered-by'), null);
     assert.equal(stub.calls.length, 0);
+  });
+
+  it('every answer (health, 401, 404) carries the shared security headers', async () => {
+    for (const path of ['/healthz', '/v1/whoami', '/nowhere']) {
+      const res = await fetch(`${baseUrl}${path}`);
+      assert.deepEqual(
+        {
+          csp: res.headers.get('content-security-policy'),
+          frame: res.headers.get('x-frame-options'),
+          referrer: res.headers.get('referrer-policy'),
+          sniff: res.headers.get('x-content-type-options'),
+        },
+        { csp: "default-src 'none'; frame-ancestors 'none'; base-uri 'none'", frame: 'DENY', referrer: 'no-referrer', sniff: 'nosniff' },
+        path,
+      );
+      await res.arrayBuffer();
+    }
   });
 
   it('answers unknown routes with a JSON 404', async () => {
@@ -168,7 +183,7 @@ describe('service-api app', () => {
     const responses = Array.from({ length: 100 }, () => get('/v1/whoami', { authorization: `Bearer ${t}` }));
     await stub.waitForCalls(1);
     // Hold the IDP's answer until every request has reached the verifier.
-    while (verifier.stats.coalesced - coalescedBefore < 99) await new Promise((resolve) => setImmediate(resolve));
+    await waitFor(() => verifier.stats.coalesced - coalescedBefore >= 99, 10_000, 'every request at the verifier', { intervalMs: 0 });
     release();
     const results = await Promise.all(responses);
     assert.deepEqual(new Set(results.map((r) => r.status)), new Set([200]));
@@ -195,7 +210,7 @@ describe('service-api app', () => {
 
   it('answers 503 when the IDP refuses connections or rejects our client credentials', async () => {
     for (const env of [{ IDP_INTROSPECTION_URL: await closedPortUrl() }, { INTROSPECTION_CLIENT_SECRET: 'wrong' }]) {
-      const cfg = loadConfig(new Env({ IDP_INTROSPECTION_URL: stub.url, INTROSPECTION_CLIENT_SECRET: STUB_CLIENT_SECRET, IDP_ISSUER: STUB_ISSUER, ...env }));
+      const cfg = loadConfig({ IDP_INTROSPECTION_URL: stub.url, INTROSPECTION_CLIENT_SECRET: STUB_CLIENT_SECRET, IDP_ISSUER: STUB_ISSUER, ...env });
       const app = await serve(createApp(cfg, { log, now: clock.now }));
       try {
         const res = await fetch(`${app.baseUrl}/v1/whoami`, { headers: { authorization: `Bearer ${token()}` } });
@@ -244,9 +259,7 @@ describe('service-api app', () => {
     const t = token({ scope: 'service.api' });
     await get(`/v1/reports?access_token=${t}`, { authorization: `Bearer ${t}` });
     // The line is written on the server's 'close', which can trail the client's read of the body.
-    for (let i = 0; i < 1000 && !logLines.some((l) => l.includes('"msg":"request"')); i++) {
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    await poll(() => logLines.some((l) => l.includes('"msg":"request"')), Boolean, { timeoutMs: 2000, intervalMs: 0 });
     const requests = logLines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((l) => l.msg === 'request');
     assert.equal(requests.length, 1);
     const { method, path, status, ms } = requests[0]!;

@@ -3,15 +3,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { Env } from '../../lib/env.ts';
 import { loadConfig } from '../src/config.ts';
 
 describe('loadConfig', () => {
   it('uses the local-dev defaults and requires only the introspection secret', () => {
-    const config = loadConfig(new Env({ INTROSPECTION_CLIENT_SECRET: 'dev-secret' }));
+    const config = loadConfig({ INTROSPECTION_CLIENT_SECRET: 'dev-secret' });
     assert.deepEqual(config, {
       port: 4001,
       host: undefined,
+      logLevel: 'info',
       realm: 'service-api',
       tokenVerification: 'auto',
       introspection: {
@@ -40,22 +40,22 @@ describe('loadConfig', () => {
   });
 
   it('reads every variable', () => {
-    const config = loadConfig(
-      new Env({
-        PORT: '5001',
-        HOST: '127.0.0.1',
-        IDP_INTROSPECTION_URL: 'http://idp:4000/oauth/introspect',
-        IDP_ISSUER: 'http://idp.example',
-        INTROSPECTION_CLIENT_ID: 'svc',
-        INTROSPECTION_CLIENT_SECRET: 'x',
-        INTROSPECTION_TIMEOUT_MS: '500',
-        INTROSPECTION_CACHE_MAX_TTL: '10',
-        INTROSPECTION_NEGATIVE_TTL: '1',
-        INTROSPECTION_CACHE_MAX_ENTRIES: '50',
-      }),
-    );
+    const config = loadConfig({
+      PORT: '5001',
+      HOST: '127.0.0.1',
+      IDP_INTROSPECTION_URL: 'http://idp:4000/oauth/introspect',
+      IDP_ISSUER: 'http://idp.example',
+      INTROSPECTION_CLIENT_ID: 'svc',
+      INTROSPECTION_CLIENT_SECRET: 'x',
+      INTROSPECTION_TIMEOUT_MS: '500',
+      INTROSPECTION_CACHE_MAX_TTL: '10',
+      INTROSPECTION_NEGATIVE_TTL: '1',
+      INTROSPECTION_CACHE_MAX_ENTRIES: '50',
+      LOG_LEVEL: 'warn',
+    });
     assert.equal(config.port, 5001);
     assert.equal(config.host, '127.0.0.1');
+    assert.equal(config.logLevel, 'warn');
     // The issuer is compared to `iss` exactly, so it is kept verbatim (URL parsing would add a '/').
     assert.equal(config.introspection!.issuer, 'http://idp.example');
     assert.deepEqual(
@@ -67,21 +67,19 @@ describe('loadConfig', () => {
   it('reads the secret from INTROSPECTION_CLIENT_SECRET_FILE', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'service-api-')), 'secret');
     writeFileSync(file, 'from-file\n');
-    assert.equal(loadConfig(new Env({ INTROSPECTION_CLIENT_SECRET_FILE: file })).introspection?.clientSecret, 'from-file');
+    assert.equal(loadConfig({ INTROSPECTION_CLIENT_SECRET_FILE: file }).introspection?.clientSecret, 'from-file');
   });
 
   it('reads the JWT settings; the JWKS URL defaults to the issuer\'s', () => {
-    const config = loadConfig(
-      new Env({
-        INTROSPECTION_CLIENT_SECRET: 'x',
-        IDP_ISSUER: 'http://idp.example/oauth',
-        SERVICE_API_AUDIENCE: 'https://api.example',
-        JWKS_COOLDOWN: '1',
-        JWKS_CACHE_MAX_AGE: '60',
-        JWT_CACHE_MAX_TTL: '7',
-        JWKS_TIMEOUT_MS: '700',
-      }),
-    );
+    const config = loadConfig({
+      INTROSPECTION_CLIENT_SECRET: 'x',
+      IDP_ISSUER: 'http://idp.example/oauth',
+      SERVICE_API_AUDIENCE: 'https://api.example',
+      JWKS_COOLDOWN: '1',
+      JWKS_CACHE_MAX_AGE: '60',
+      JWT_CACHE_MAX_TTL: '7',
+      JWKS_TIMEOUT_MS: '700',
+    });
     assert.deepEqual(config.jwt, {
       jwksUrl: 'http://idp.example/oauth/jwks.json',
       issuer: 'http://idp.example/oauth',
@@ -92,29 +90,29 @@ describe('loadConfig', () => {
       timeoutMs: 700,
       retryAfterSeconds: 5,
     });
-    assert.equal(loadConfig(new Env({ INTROSPECTION_CLIENT_SECRET: 'x', IDP_JWKS_URL: 'http://keys.example/jwks' })).jwt?.jwksUrl, 'http://keys.example/jwks');
+    assert.equal(loadConfig({ INTROSPECTION_CLIENT_SECRET: 'x', IDP_JWKS_URL: 'http://keys.example/jwks' }).jwt?.jwksUrl, 'http://keys.example/jwks');
   });
 
   it('TOKEN_VERIFICATION=jwt needs no introspection secret; =introspection configures no JWKS', () => {
-    const jwtOnly = loadConfig(new Env({ TOKEN_VERIFICATION: 'jwt' }));
+    const jwtOnly = loadConfig({ TOKEN_VERIFICATION: 'jwt' });
     assert.equal(jwtOnly.tokenVerification, 'jwt');
     assert.equal(jwtOnly.introspection, undefined);
     assert.equal(jwtOnly.jwt?.audience, 'http://localhost:4001');
-    const introspectionOnly = loadConfig(new Env({ TOKEN_VERIFICATION: 'introspection', INTROSPECTION_CLIENT_SECRET: 'x' }));
+    const introspectionOnly = loadConfig({ TOKEN_VERIFICATION: 'introspection', INTROSPECTION_CLIENT_SECRET: 'x' });
     assert.equal(introspectionOnly.jwt, undefined);
     assert.equal(introspectionOnly.introspection?.clientSecret, 'x');
   });
 
   it('fails naming the variable', () => {
-    assert.throws(() => loadConfig(new Env({ TOKEN_VERIFICATION: 'local' })), /^TypeError: TOKEN_VERIFICATION must be one of auto, jwt, introspection/);
-    assert.throws(() => loadConfig(new Env({ TOKEN_VERIFICATION: 'jwt', SERVICE_API_AUDIENCE: 'api' })), /^TypeError: SERVICE_API_AUDIENCE must be an absolute URL/);
-    assert.throws(() => loadConfig(new Env({ TOKEN_VERIFICATION: 'jwt', JWKS_COOLDOWN: '-1' })), /^TypeError: JWKS_COOLDOWN must be an integer/);
-    assert.throws(() => loadConfig(new Env({})), new TypeError('INTROSPECTION_CLIENT_SECRET or INTROSPECTION_CLIENT_SECRET_FILE must be set'));
+    assert.throws(() => loadConfig({ TOKEN_VERIFICATION: 'local' }), /^TypeError: TOKEN_VERIFICATION must be one of auto, jwt, introspection/);
+    assert.throws(() => loadConfig({ TOKEN_VERIFICATION: 'jwt', SERVICE_API_AUDIENCE: 'api' }), /^TypeError: SERVICE_API_AUDIENCE must be an absolute URL/);
+    assert.throws(() => loadConfig({ TOKEN_VERIFICATION: 'jwt', JWKS_COOLDOWN: '-1' }), /^TypeError: JWKS_COOLDOWN must be an integer/);
+    assert.throws(() => loadConfig({}), new TypeError('INTROSPECTION_CLIENT_SECRET or INTROSPECTION_CLIENT_SECRET_FILE must be set'));
     assert.throws(
-      () => loadConfig(new Env({ INTROSPECTION_CLIENT_SECRET: 'x', INTROSPECTION_TIMEOUT_MS: '0' })),
+      () => loadConfig({ INTROSPECTION_CLIENT_SECRET: 'x', INTROSPECTION_TIMEOUT_MS: '0' }),
       /^TypeError: INTROSPECTION_TIMEOUT_MS must be an integer/,
     );
-    assert.throws(() => loadConfig(new Env({ INTROSPECTION_CLIENT_SECRET: 'x', IDP_ISSUER: 'not a url' })), /^TypeError: IDP_ISSUER must be an absolute URL/);
-    assert.throws(() => loadConfig(new Env({ INTROSPECTION_CLIENT_SECRET: 'x', PORT: '70000' })), /^TypeError: PORT must be an integer/);
+    assert.throws(() => loadConfig({ INTROSPECTION_CLIENT_SECRET: 'x', IDP_ISSUER: 'not a url' }), /^TypeError: IDP_ISSUER must be an absolute URL/);
+    assert.throws(() => loadConfig({ INTROSPECTION_CLIENT_SECRET: 'x', PORT: '70000' }), /^TypeError: PORT must be an integer/);
   });
 });

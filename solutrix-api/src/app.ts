@@ -1,9 +1,10 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
+import { securityHeaders } from '../../lib/headers.ts';
 import { createLogger } from '../../lib/log.ts';
+import { requestLogAndHeaders } from '../../lib/server.ts';
 import type { Config } from './config.ts';
 import { errorHandler, notFound } from './middleware/errorHandler.ts';
-import { requestLog } from './middleware/requestLog.ts';
 import { healthRouter } from './routes/health.ts';
 import { serviceRouter } from './routes/service.ts';
 import { createServiceTokenClient, type ServiceTokenClient } from './security/serviceToken.ts';
@@ -20,7 +21,7 @@ export interface AppDeps {
 
 /** Builds the app; never listens (main.ts does, tests listen on port 0). */
 export function createApp(config: Config, deps: AppDeps = {}): Express {
-  const log = deps.log ?? createLogger('solutrix-api');
+  const log = deps.log ?? createLogger('solutrix-api', config.logLevel);
   const serviceToken = deps.serviceToken ?? createServiceTokenClient(config.serviceToken);
   const serviceApi = createServiceApi({
     baseUrl: config.serviceApiUrl,
@@ -30,17 +31,8 @@ export function createApp(config: Config, deps: AppDeps = {}): Express {
 
   const app = express();
   app.disable('x-powered-by');
-  app.use(requestLog(log));
   // Defaults for every response (JSON, redirects, errors); sendPage sets the pages' own nonce CSP.
-  app.use((_req, res, next) => {
-    res.set({
-      'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
-      'X-Frame-Options': 'DENY',
-      'Referrer-Policy': 'no-referrer',
-      'X-Content-Type-Options': 'nosniff',
-    });
-    next();
-  });
+  app.use(requestLogAndHeaders(log, securityHeaders()));
   app.use(healthRouter());
   app.use(serviceRouter(serviceApi));
   // The end-user web login (BFF: /, /login, /callback, session).

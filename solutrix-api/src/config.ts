@@ -1,4 +1,4 @@
-import { Env } from '../../lib/env.ts';
+import { ConfigError, Env, type LogLevel } from '../../lib/env.ts';
 
 /** Where and how Solutrix-API asks the IDP for its own (client_credentials) access token. */
 export interface ServiceTokenConfig {
@@ -38,6 +38,7 @@ export interface Config {
   readonly port: number;
   /** Listen address (`HOST`); all interfaces when unset. `npm start` sets 127.0.0.1. */
   readonly host?: string;
+  readonly logLevel: LogLevel;
   /** Base URL of the Service API, without a trailing slash. */
   readonly serviceApiUrl: string;
   readonly serviceApiTimeoutMs: number;
@@ -46,10 +47,7 @@ export interface Config {
   readonly web?: WebConfig;
 }
 
-/**
- * Reads the environment once into a frozen object. Throws a TypeError naming the variable on the
- * first invalid or missing value. Tests pass their own `source`.
- */
+/** Reads and validates the environment once into a frozen object; every failure is a ConfigError naming the variable. */
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const env = new Env(source);
   env.url('IDP_ISSUER', 'http://localhost:4000/oauth');
@@ -57,11 +55,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const serviceApiUrl = env.url('SERVICE_API_URL', 'http://localhost:4001').href.replace(/\/+$/, '');
   const resource = env.optional('SERVICE_API_RESOURCE');
   if (resource !== undefined && !URL.canParse(resource)) {
-    throw new TypeError(`SERVICE_API_RESOURCE must be an absolute URI, got "${resource}"`);
+    throw new ConfigError('SERVICE_API_RESOURCE', `SERVICE_API_RESOURCE must be an absolute URI, got "${resource}"`);
   }
   const scope = env.string('SERVICE_TOKEN_SCOPE', 'service.api');
   if (!/^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/.test(scope)) {
-    throw new TypeError(`SERVICE_TOKEN_SCOPE must be space-separated scope tokens, got "${scope}"`);
+    throw new ConfigError('SERVICE_TOKEN_SCOPE', `SERVICE_TOKEN_SCOPE must be space-separated scope tokens, got "${scope}"`);
   }
 
   const port = env.port('PORT', 3000);
@@ -71,6 +69,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   return Object.freeze({
     port,
     ...(host === undefined ? {} : { host }),
+    logLevel: env.logLevel(),
     serviceApiUrl,
     serviceApiTimeoutMs: 5000,
     serviceToken: Object.freeze({
@@ -93,18 +92,18 @@ function loadWebConfig(env: Env, port: number): WebConfig | undefined {
   const clientSecret = env.secret('WEB_CLIENT_SECRET');
   if (clientSecret === undefined) {
     if (env.optional('WEB_CLIENT_ID') !== undefined) {
-      throw new TypeError('WEB_CLIENT_SECRET or WEB_CLIENT_SECRET_FILE must be set when WEB_CLIENT_ID is set');
+      throw new ConfigError('WEB_CLIENT_SECRET', 'WEB_CLIENT_SECRET or WEB_CLIENT_SECRET_FILE must be set when WEB_CLIENT_ID is set');
     }
     return undefined;
   }
   const publicUrl = env.url('SOLUTRIX_PUBLIC_URL', `http://localhost:${port}`);
   if (publicUrl.pathname !== '/' || publicUrl.search !== '' || publicUrl.hash !== '') {
-    throw new TypeError(`SOLUTRIX_PUBLIC_URL must be an origin without a path, got "${publicUrl.href}"`);
+    throw new ConfigError('SOLUTRIX_PUBLIC_URL', `SOLUTRIX_PUBLIC_URL must be an origin without a path, got "${publicUrl.href}"`);
   }
   const backchannel = env.optional('IDP_BACKCHANNEL_URL') === undefined ? undefined : env.url('IDP_BACKCHANNEL_URL').origin;
   const sessionSecret = env.secret('SESSION_SECRET');
   if (sessionSecret !== undefined && sessionSecret.length < 32) {
-    throw new TypeError('SESSION_SECRET must be at least 32 characters');
+    throw new ConfigError('SESSION_SECRET', 'SESSION_SECRET must be at least 32 characters');
   }
   return Object.freeze({
     publicUrl: publicUrl.origin,

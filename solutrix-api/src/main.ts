@@ -1,20 +1,14 @@
 import { createServer } from 'node:http';
+import { loadOrExit } from '../../lib/env.ts';
 import { createLogger } from '../../lib/log.ts';
 import { exitOnSignal, listen } from '../../lib/server.ts';
 import { createApp } from './app.ts';
 import { getConfig } from './config.ts';
 import { sharedServiceTokenClient } from './security/serviceToken.ts';
 
-const log = createLogger('solutrix-api');
-
-let config;
-try {
-  config = getConfig();
-} catch (err) {
-  // Configuration errors name the variable; a stack trace would only hide that.
-  log.fatal({ reason: (err as Error).message }, 'invalid configuration');
-  process.exit(1);
-}
+// getConfig: the shared service-token client reads the same (process-wide) configuration.
+const config = loadOrExit('solutrix-api', getConfig);
+const log = createLogger('solutrix-api', config.logLevel);
 
 const app = createApp(config, { serviceToken: sharedServiceTokenClient(), log });
 const server = createServer(app);

@@ -9,6 +9,7 @@ test('local-dev defaults need only the client secret', () => {
   const config = loadConfig({ IDP_CLIENT_SECRET: 's3cret' });
   assert.deepEqual(config, {
     port: 3000,
+    logLevel: 'info',
     serviceApiUrl: 'http://localhost:4001',
     serviceApiTimeoutMs: 5000,
     serviceToken: {
@@ -38,9 +39,11 @@ test('reads every variable, the secret from IDP_CLIENT_SECRET_FILE, and treats "
     SERVICE_TOKEN_SCOPE: 'service.api reports.read',
     SERVICE_API_RESOURCE: 'https://service-api.example',
     SERVICE_API_URL: 'https://service-api.example/base/',
+    LOG_LEVEL: 'debug',
   });
   assert.deepEqual(config, {
     port: 3100,
+    logLevel: 'debug',
     serviceApiUrl: 'https://service-api.example/base',
     serviceApiTimeoutMs: 5000,
     serviceToken: {

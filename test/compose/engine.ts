@@ -2,7 +2,8 @@
 // docker-compose when missing (this machine ships only a Docker client) and starts dockerd.
 import { closeSync, openSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { hasCommand, run, runOk, sleep } from './run.ts';
+import { poll } from '../support/wait.ts';
+import { hasCommand, run, runOk } from './run.ts';
 
 export type EngineState = { ok: true; startedDaemon: boolean } | { ok: false; reason: string };
 
@@ -57,11 +58,8 @@ export async function ensureEngine(log = '/tmp/solutrix-smoke-dockerd.log'): Pro
   let exited: number | null | undefined;
   daemon.on('exit', (code) => (exited = code));
   daemon.unref();
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (await dockerAnswers()) return { ok: true, startedDaemon: true };
-    if (exited !== undefined) return { ok: false, reason: `dockerd exited with ${exited}; see ${log}` };
-    await sleep(1000);
-  }
+  const answers = await poll(dockerAnswers, (yes) => yes || exited !== undefined, { timeoutMs: 60_000, intervalMs: 1000 });
+  if (answers) return { ok: true, startedDaemon: true };
+  if (exited !== undefined) return { ok: false, reason: `dockerd exited with ${exited}; see ${log}` };
   return { ok: false, reason: `dockerd did not answer within 60 s; see ${log}` };
 }

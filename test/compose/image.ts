@@ -138,7 +138,8 @@ async function betterSqliteBinding(
     renameSync(`${file}.tmp`, file);
     rmSync(work, { recursive: true, force: true });
   }
-  // The trap PITFALLS describes: a binding built against the wrong headers loads on Node 20 only.
+  // The trap: under `npm run`, npm's `nodedir` setting reaches node-gyp and silently targets the host's
+  // Node 20 headers, and such a binding loads on Node 20 only. Load it with the image's Node to be sure.
   await runOk(nodeBin, ['-e', `process.dlopen({ exports: {} }, ${JSON.stringify(file)})`], { env: cleanEnv(), timeoutMs: 30_000 });
   return { file, key };
 }

@@ -82,8 +82,6 @@ export async function withTimeout<T>(what: string, ms: number, promise: Promise<
   }
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Records how long each phase took, for the summary at the end. */
 export class Timings {
   readonly rows: { name: string; seconds: number; ok: boolean }[] = [];

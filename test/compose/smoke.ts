@@ -104,7 +104,8 @@ async function machineFlow(): Promise<void> {
 }
 
 async function backChannelDiscovery(): Promise<void> {
-  // From inside the network, via idp.internal: metadata still names the public issuer (PITFALLS).
+  // From inside the network, via idp.internal: metadata still names the public issuer (oidc-provider
+  // builds endpoint URLs from the request's Host unless the IDP answers with the issuer's origin).
   const script = "fetch('http://idp.internal:4000/oauth/.well-known/openid-configuration').then((r) => r.json()).then((m) => console.log(JSON.stringify({ issuer: m.issuer, auth: m.authorization_endpoint, token: m.token_endpoint })))";
   const out = await stack.exec('service-api', ['node', '-e', script]);
   const meta = JSON.parse(out.trim().split('\n').pop()!) as Record<string, string>;

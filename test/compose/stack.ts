@@ -1,7 +1,8 @@
 // Drives compose.yaml through the `docker-compose` npm package (Compose v1 standalone binary here,
 // `docker compose` v2 with SMOKE_COMPOSE_V2=1), and speaks HTTP to the published ports.
 import compose, { type IDockerComposeOptions, type IDockerComposeResult } from 'docker-compose';
-import { run, sleep, withTimeout } from './run.ts';
+import { poll } from '../support/wait.ts';
+import { run, withTimeout } from './run.ts';
 
 export const SERVICES = ['idp', 'seed', 'service-api', 'solutrix-api'] as const;
 export const LONG_RUNNING = ['idp', 'service-api', 'solutrix-api'] as const;
@@ -75,16 +76,15 @@ export class Stack {
 
   /** Polls each container's health (and the seed's exit code) until all are healthy, bounded in time. */
   async waitHealthy(ms = 120_000): Promise<void> {
-    const deadline = Date.now() + ms;
     let last = '';
-    while (Date.now() < deadline) {
+    const healthy = await poll(async () => {
       const states: string[] = [];
-      let healthy = true;
+      let all = true;
       for (const service of [...this.services.longRunning, ...this.services.oneShot]) {
         const id = await this.containerId(service);
         if (!id) {
           states.push(`${service}=missing`);
-          healthy = false;
+          all = false;
           continue;
         }
         const format = '{{.State.Status}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}';
@@ -93,19 +93,18 @@ export class Stack {
         states.push(`${service}=${status}/${health}`);
         if (this.services.oneShot.includes(service)) {
           if (status === 'exited' && exitCode !== '0') throw new Error(`${service} exited ${exitCode}`);
-          healthy &&= status === 'exited';
+          all &&= status === 'exited';
         } else {
           if (status === 'exited' || status === 'dead') throw new Error(`${service} ${status} (exit ${exitCode})`);
-          healthy &&= health === 'healthy';
+          all &&= health === 'healthy';
         }
       }
       const line = states.join(' ');
       if (line !== last) console.log(`  ${line}`);
       last = line;
-      if (healthy) return;
-      await sleep(1000);
-    }
-    throw new Error(`containers not healthy after ${ms / 1000} s: ${last}`);
+      return all;
+    }, Boolean, { timeoutMs: ms, intervalMs: 1000 });
+    if (!healthy) throw new Error(`containers not healthy after ${ms / 1000} s: ${last}`);
   }
 }
 

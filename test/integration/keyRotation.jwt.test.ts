@@ -13,7 +13,8 @@ import { loadConfig as loadSolutrixConfig } from '../../solutrix-api/src/config.
 import { createServiceTokenClient } from '../../solutrix-api/src/security/serviceToken.ts';
 import { serve } from '../../service-api/test/support/http.ts';
 import { readJwks, rotate } from '../../scripts/keys.ts';
-import { eventually, get, requestLines, serviceApiEnv, solutrixEnv, startSeededIdp, startServiceApi, token } from './stack.ts';
+import { get, requestLines, serviceApiEnv, solutrixEnv, startSeededIdp, startServiceApi, token } from './stack.ts';
+import { eventually, sleep } from '../support/wait.ts';
 
 let idp: TestIdp;
 let credentialsDir: string;
@@ -31,7 +32,6 @@ after(async () => {
 
 const kidOf = (t: string) => decodeProtectedHeader(t).kid;
 const whoami = (t: string) => get(`${serviceApi.origin}/v1/whoami`, t);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** JWKS requests this IDP process has served so far (the Service API's, and this test's own checks). */
 const jwksFetches = () => requestLines(idp, 'GET', '/oauth/jwks.json').length;
 
@@ -41,7 +41,8 @@ it('add → promote → retire: new-key tokens verify via an unknown-kid refetch
   const oldToken = await token(idp, machine, { scope: 'service.api' });
   assert.equal(kidOf(oldToken), oldKid);
   assert.equal((await whoami(oldToken)).status, 200);
-  let fetches = jwksFetches();
+  // Request lines are written as a response ends, possibly after the client has it: poll for each count.
+  let fetches = await eventually(jwksFetches, 1);
   assert.equal(fetches, 1);
 
   // Solutrix's cached service token, signed by the old key (for the retry at the end).
@@ -79,7 +80,8 @@ it('add → promote → retire: new-key tokens verify via an unknown-kid refetch
     idp = await idp.restart();
     const remaining = (await get(`${idp.issuer}/jwks.json`)).body as { keys: { kid: string }[] };
     assert.deepEqual(remaining.keys.map((k) => k.kid), [newKid]);
-    fetches = jwksFetches();
+    fetches = await eventually(jwksFetches, 1); // this test's own GET just above
+    assert.equal(fetches, 1);
     assert.equal((await whoami(oldToken)).status, 200, 'still in the cached JWKS');
 
     await sleep(1100); // past JWKS_COOLDOWN and JWT_CACHE_MAX_TTL (the verified old-key principal)

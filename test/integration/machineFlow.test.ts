@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { pino } from 'pino';
-import { Env } from '../../lib/env.ts';
 import { basic, registerClient, type RegisteredClient, type TestIdp } from '../support/idp.ts';
 import type { Service } from '../support/process.ts';
 import { createApp as createServiceApiApp } from '../../service-api/src/app.ts';
@@ -16,7 +15,8 @@ import { frozenClock } from '../../service-api/test/support/introspectionStub.ts
 import { createApp as createSolutrixApp } from '../../solutrix-api/src/app.ts';
 import { loadConfig as loadSolutrixConfig } from '../../solutrix-api/src/config.ts';
 import { createServiceTokenClient } from '../../solutrix-api/src/security/serviceToken.ts';
-import { AUDIENCE, eventually, get, MODE, requestLines, serviceApiEnv, solutrixEnv, startSeededIdp, startServiceApi, startSolutrix, token } from './stack.ts';
+import { AUDIENCE, get, MODE, requestLines, serviceApiEnv, solutrixEnv, startSeededIdp, startServiceApi, startSolutrix, token } from './stack.ts';
+import { eventually } from '../support/wait.ts';
 
 const silent = pino({ level: 'silent' });
 let idp: TestIdp;
@@ -106,7 +106,7 @@ describe(`the machine-to-machine flow (ACCESS_TOKEN_FORMAT=${MODE})`, () => {
   if (MODE === 'opaque') {
     it('a revoked token is rejected once the cache bound (30 s) has passed', async () => {
       const clock = frozenClock(Date.now());
-      const config = loadServiceApiConfig(new Env(serviceApiEnv(idp, credentialsDir)));
+      const config = loadServiceApiConfig(serviceApiEnv(idp, credentialsDir));
       const app = await serve(createServiceApiApp(config, { now: clock.now, log: silent }));
       try {
         const revocable = await registerClient(idp, 'revocable-opaque', ['service.api']);
@@ -147,7 +147,7 @@ describe(`the machine-to-machine flow (ACCESS_TOKEN_FORMAT=${MODE})`, () => {
   } else {
     it('a JWT cannot be revoked (the IDP refuses): it verifies until its exp, then 401', async () => {
       const clock = frozenClock(Date.now());
-      const config = loadServiceApiConfig(new Env(serviceApiEnv(idp, credentialsDir)));
+      const config = loadServiceApiConfig(serviceApiEnv(idp, credentialsDir));
       const app = await serve(createServiceApiApp(config, { now: clock.now, log: silent }));
       try {
         const revocable = await registerClient(idp, 'revocable-jwt', ['service.api']);

@@ -74,13 +74,3 @@ export async function get(url: string, token?: string) {
   return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : undefined) as Record<string, unknown> };
 }
 
-/** Log lines are written when a response closes, possibly after the client has it: poll briefly. */
-export async function eventually<T>(read: () => T, expected: T, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let value = read();
-  while (value !== expected && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    value = read();
-  }
-  return value;
-}

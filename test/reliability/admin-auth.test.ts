@@ -7,7 +7,8 @@ import { requireAdminToken } from '../../idp/src/admin/auth.ts';
 import { jsonErrors } from '../../idp/src/errors.ts';
 import { close, listen } from '../../lib/server.ts';
 import { startIdp, type TestIdp } from '../support/idp.ts';
-import { rawRequest, sleep, track, type RawResponse } from './stack.ts';
+import { rawRequest, track, type RawResponse } from './stack.ts';
+import { sleep } from '../support/wait.ts';
 
 // What idp/test/admin.test.ts (no token, wrong token, token of another length, other scheme → 401)
 // and idp/test/admin-rate-limit.test.ts (20 failures → 429 on every admin route, X-Forwarded-For

@@ -52,6 +52,20 @@ function assertPageHeaders(headers: Headers, label: string) {
   assert.match(headers.get('content-type') ?? '', /^text\/html/, label);
 }
 
+/** The defaults every response carries (lib/headers.ts), JSON and redirects included. */
+function assertDefaultHeaders(headers: Headers, csp: string, label: string) {
+  assert.deepEqual(
+    {
+      csp: headers.get('content-security-policy'),
+      frame: headers.get('x-frame-options'),
+      referrer: headers.get('referrer-policy'),
+      sniff: headers.get('x-content-type-options'),
+    },
+    { csp, frame: 'DENY', referrer: 'no-referrer', sniff: 'nosniff' },
+    label,
+  );
+}
+
 function authorizeUrl(): string {
   const url = new URL(`${idpBase}/auth`);
   url.search = new URLSearchParams({
@@ -107,11 +121,16 @@ describe('IDP pages', () => {
     assert.match(csp, new RegExp(`script-src 'self' 'sha256-${hash.replace(/[+/]/g, '\\$&')}'`), csp);
   });
 
-  test('JSON answers carry nosniff and frame-ancestors too', async () => {
+  test('JSON answers and redirects carry the same defaults (CSP with a script-src for oidc-provider to extend)', async () => {
+    const csp = "default-src 'none'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'";
     const res = await fetch(`${idpBase}/.well-known/openid-configuration`);
     assert.equal(res.status, 200);
-    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
-    assert.match(res.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
+    assertDefaultHeaders(res.headers, csp, 'discovery');
+    const health = await fetch(`http://127.0.0.1:${idp.port}/healthz`);
+    assertDefaultHeaders(health.headers, csp, 'healthz');
+    const redirect = await fetch(authorizeUrl(), { redirect: 'manual' });
+    assert.equal(redirect.status, 303);
+    assertDefaultHeaders(redirect.headers, csp, 'authorize redirect');
   });
 });
 
@@ -145,10 +164,16 @@ describe('Solutrix pages', () => {
     assert.deepEqual(plain.headers.getSetCookie(), [], 'no cookie over a connection that is not https');
   });
 
-  test('JSON answers carry nosniff and frame-ancestors too', async () => {
+  test('JSON answers and redirects carry the same defaults', async () => {
+    const csp = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
     const res = await fetch(`${solutrix.origin}/healthz`);
-    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
-    assert.match(res.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
+    assertDefaultHeaders(res.headers, csp, 'healthz');
+    const missing = await fetch(`${solutrix.origin}/no-such-route`);
+    assert.equal(missing.status, 404);
+    assertDefaultHeaders(missing.headers, csp, '404');
+    const login = await fetch(`${solutrix.origin}/login`, { redirect: 'manual' });
+    assert.ok(login.status === 302 || login.status === 303, String(login.status));
+    assertDefaultHeaders(login.headers, csp, 'login redirect');
   });
 });
 

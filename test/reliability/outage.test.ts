@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { clientCredentialsToken, postForm, registerClient, startIdp, type RegisteredClient } from '../support/idp.ts';
-import { drive, leaks, loadFor, sleep, startStack, tally, type Sample, type Stack } from './stack.ts';
+import { drive, leaks, loadFor, startStack, tally, type Sample, type Stack } from './stack.ts';
+import { poll } from '../support/wait.ts';
 
 // The IDP dies (SIGKILL) while Solutrix and direct callers drive load through the Service API, then
 // comes back on the same data dir and port. Nothing a caller holds may be lost.
@@ -73,8 +74,7 @@ describe('IDP outage under load', () => {
     const healthyAt = Date.now();
     stack.adopt(restarted);
     // At least 2.5 s and 30 answers after the 1 s window, at most 8 s (a saturated machine is slow).
-    const deadline = healthyAt + 8000;
-    while (Date.now() < deadline && (Date.now() < healthyAt + 3500 || samples.filter((s) => s.at > healthyAt + 1000).length < 30)) await sleep(100);
+    await poll(() => Date.now() >= healthyAt + 3500 && samples.filter((s) => s.at > healthyAt + 1000).length >= 30, Boolean, { timeoutMs: 8000, intervalMs: 100 });
     stop.abort();
     await load;
 

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { adminRequest, basic, clientCredentialsToken, postForm, registerClient, type RegisteredClient } from '../support/idp.ts';
-import { codeFlow, leaks, sleep, startStack, type Stack } from './stack.ts';
+import { codeFlow, leaks, startStack, type Stack } from './stack.ts';
+import { sleep } from '../support/wait.ts';
 
 // The Service API runs with INTROSPECTION_CACHE_MAX_TTL=1: a revoked token or a deleted client's token
 // may keep working for at most 1 s, and must be refused after it.

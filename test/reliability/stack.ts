@@ -1,10 +1,12 @@
 // The whole stack as real processes (IDP, Service API, Solutrix-API) on free loopback ports, plus the
 // helpers the reliability tests share: a raw HTTP client, a bounded load driver, RSS sampling, and the
 // log scan that looks for every secret and token value seen during a run.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { registerClient, startIdp, type RegisteredClient, type TestIdp } from '../support/idp.ts';
 import { freePort, startService, type Service } from '../support/process.ts';
+import { poll } from '../support/wait.ts';
 
 // A test file the runner times out is killed, and the processes it started would live on (we found
 // a handful of orphans that way): every process started here dies with the test file.
@@ -125,7 +127,19 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   return stack;
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Returns once the line of every request `service` answered before this call is in its output: it
+ * requests a path of its own and waits for that path's line. A service writes a request's line (pino,
+ * synchronously) as the response is handed to the OS, so before its event loop reads a request that
+ * someone sent after seeing that answer, and its output arrives in order: a count read afterwards is
+ * final for everything before, and an absence is proven instead of waited for.
+ */
+export async function logBarrier(service: Pick<Service, 'origin' | 'output'>): Promise<void> {
+  const path = `/log-barrier-${randomBytes(8).toString('hex')}`;
+  await (await fetch(`${service.origin}${path}`)).arrayBuffer();
+  const seen = await poll(() => service.output().includes(`"path":"${path}"`), Boolean, { timeoutMs: 10_000 });
+  if (!seen) throw new Error(`${service.origin} did not log ${path} within 10 s`);
+}
 
 /** Count of the IDP's request-log lines for `POST /oauth/introspect` in `output`. */
 export function introspectionCalls(output: string): number {
@@ -140,16 +154,6 @@ export function introspectionCalls(output: string): number {
     }
   }
   return count;
-}
-
-/** Polls until `predicate` holds; bounded in time. */
-export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await predicate()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(25);
-  }
 }
 
 /**
@@ -276,7 +280,7 @@ export async function loadFor(
   const samples: Sample[] = [];
   const started = Date.now();
   const load = drive(workers, next, { signal: stop.signal, maxRequests: 100_000, samples });
-  while (Date.now() - started < maxMs && (Date.now() - started < minMs || samples.length < minSamples)) await sleep(100);
+  await poll(() => Date.now() - started >= minMs && samples.length >= minSamples, Boolean, { timeoutMs: maxMs, intervalMs: 100 });
   stop.abort();
   return load;
 }

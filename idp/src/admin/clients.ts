@@ -47,7 +47,7 @@ function stringArray(body: Record<string, unknown>, field: string): string[] {
   return [...new Set(value as string[])];
 }
 
-/** Turns the design's registration body into oidc-provider client metadata, or a 400 that says why. */
+/** Turns the admin API's registration body (openapi.json) into oidc-provider client metadata, or a 400 that says why. */
 export function toMetadata(body: Record<string, unknown>, now: number): AdapterPayload {
   for (const key of Object.keys(body)) {
     if (!FIELDS.has(key)) throw invalidClientMetadata(`unknown field "${key}"; allowed: ${[...FIELDS].join(', ')}`);

@@ -1,8 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
-
-export const escapeHtml = (value: unknown) =>
-  String(value).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+import { pageHeaders } from '../../../lib/headers.ts';
+import { escapeHtml } from '../../../lib/html.ts';
 
 const STYLE = `
   body{font:16px/1.5 system-ui,sans-serif;background:#f4f5f7;color:#1d2433;margin:0}
@@ -13,22 +11,12 @@ const STYLE = `
   button.secondary{background:#e6e8ee;color:#1d2433} .error{background:#fde8e8;color:#9b1c1c;padding:.5rem .75rem;border-radius:4px}
   .muted{color:#5b6478;font-size:.875rem} ul{padding-left:1.2rem}`;
 
-/**
- * Renders a page under a strict CSP: no scripts at all, styles only by nonce, never framed
- * (clickjacking a login form is the classic attack). No form-action: Chrome applies it to the
- * redirects after a submit, which end at the client's redirect URI.
- */
+/** Renders a page under the strict page policy of lib/headers.ts (no scripts, styles by nonce). */
 export function renderPage(ctx: Context, title: string, body: string, status = 200): void {
-  const nonce = randomBytes(16).toString('base64');
+  const { nonce, headers } = pageHeaders();
   ctx.status = status;
   ctx.type = 'html';
-  ctx.set({
-    'Content-Security-Policy': `default-src 'none'; style-src 'nonce-${nonce}'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'`,
-    'X-Frame-Options': 'DENY',
-    'Referrer-Policy': 'no-referrer',
-    'X-Content-Type-Options': 'nosniff',
-    'Cache-Control': 'no-store',
-  });
+  ctx.set(headers);
   ctx.body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${escapeHtml(title)}</title><style nonce="${nonce}">${STYLE}</style></head><body><main>${body}</main></body></html>`;
 }

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { startPostgres, type TestPostgres } from '../../../test/support/postgres.ts';
 import { freePort } from '../../../test/support/process.ts';
+import { poll } from '../../../test/support/wait.ts';
 import { loadSharedSecrets } from '../../src/keys.ts';
 import { openPostgresStore } from '../../src/store/postgres.ts';
 import type { Store } from '../../src/store/types.ts';
@@ -129,7 +130,7 @@ describe('postgres store, operations', () => {
     try {
       await own.listClients(); // leaves an idle connection in the pool
       await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'idp' AND pid <> pg_backend_pid() AND state = 'idle'`);
-      for (let i = 0; i < 50 && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      await poll(() => errors.length, (n) => n > 0, { timeoutMs: 1000 });
       assert.ok(errors.length >= 1, 'onError saw the terminated connection');
       assert.ok(Array.isArray(await own.listClients()), 'a new connection serves the next query');
     } finally {

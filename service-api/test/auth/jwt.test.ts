@@ -3,11 +3,11 @@ import { createHmac } from 'node:crypto';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { Env } from '../../../lib/env.ts';
 import { createApp, createVerifier } from '../../src/app.ts';
 import { InvalidToken, TemporarilyUnavailable } from '../../src/auth/errors.ts';
 import { createJwtVerifier, isJwtShaped, type JwtVerifierOptions } from '../../src/auth/jwt.ts';
 import { loadConfig } from '../../src/config.ts';
+import { sleep } from '../../../test/support/wait.ts';
 import { serve } from '../support/http.ts';
 import { IntrospectionStub, STUB_CLIENT_SECRET, STUB_ISSUER } from '../support/introspectionStub.ts';
 
@@ -81,7 +81,6 @@ const isUnavailable = (err: unknown) => {
   assert.deepEqual(err.headers(), { 'Retry-After': '5' });
   return true;
 };
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 before(async () => {
   [idpKey, foreignKey] = await Promise.all([signingKey('idp-key-1'), signingKey('foreign-key')]);
@@ -315,9 +314,7 @@ describe('the app by TOKEN_VERIFICATION', () => {
   });
 
   async function appFor(mode: string) {
-    const config = loadConfig(
-      new Env({ TOKEN_VERIFICATION: mode, IDP_ISSUER: ISSUER, IDP_INTROSPECTION_URL: stub.url, INTROSPECTION_CLIENT_SECRET: STUB_CLIENT_SECRET, IDP_JWKS_URL: jwks.url }),
-    );
+    const config = loadConfig({ TOKEN_VERIFICATION: mode, IDP_ISSUER: ISSUER, IDP_INTROSPECTION_URL: stub.url, INTROSPECTION_CLIENT_SECRET: STUB_CLIENT_SECRET, IDP_JWKS_URL: jwks.url });
     const server = await serve(createApp(config, { verifier: createVerifier(config), log: silent }));
     const get = async (path: string, token: string) => {
       const res = await fetch(`${server.baseUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { close, listen } from '../../../lib/server.ts';
+import { waitFor } from '../../../test/support/wait.ts';
 
 export const STUB_ISSUER = 'http://idp.test/oauth';
 export const STUB_CLIENT_ID = 'service-introspector';
@@ -36,7 +37,7 @@ export class IntrospectionStub {
 
   /** Resolves once `n` calls have arrived. */
   async waitForCalls(n: number): Promise<void> {
-    while (this.calls.length < n) await new Promise((resolve) => setImmediate(resolve));
+    await waitFor(() => this.calls.length >= n, 10_000, `${n} introspection call(s)`, { intervalMs: 0 });
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

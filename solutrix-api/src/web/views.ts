@@ -1,8 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import type { Response } from 'express';
-
-export const escapeHtml = (value: unknown): string =>
-  String(value).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+import { pageHeaders } from '../../../lib/headers.ts';
+import { escapeHtml } from '../../../lib/html.ts';
 
 const STYLE = `
   body{font:16px/1.5 system-ui,sans-serif;background:#f4f5f7;color:#1d2433;margin:0}
@@ -16,20 +14,10 @@ const STYLE = `
   .error{background:#fde8e8;color:#9b1c1c;padding:.5rem .75rem;border-radius:4px}
   .notice{background:#fff7e0;padding:.5rem .75rem;border-radius:4px}`;
 
-/**
- * Sends a page under a strict CSP: no scripts, styles only by nonce, never framed. No form-action:
- * Chrome applies it to the redirects after a submit, and sign-out ends at the IDP.
- */
+/** Sends a page under the strict page policy of lib/headers.ts (no scripts, styles by nonce). */
 export function sendPage(res: Response, title: string, body: string, status = 200): void {
-  const nonce = randomBytes(16).toString('base64');
-  res.status(status).set({
-    'Content-Type': 'text/html; charset=utf-8',
-    'Content-Security-Policy': `default-src 'none'; style-src 'nonce-${nonce}'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'`,
-    'X-Frame-Options': 'DENY',
-    'Referrer-Policy': 'no-referrer',
-    'X-Content-Type-Options': 'nosniff',
-    'Cache-Control': 'no-store',
-  });
+  const { nonce, headers } = pageHeaders();
+  res.status(status).set({ 'Content-Type': 'text/html; charset=utf-8', ...headers });
   res.send(`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${escapeHtml(title)} · Solutrix</title><style nonce="${nonce}">${STYLE}</style></head><body><main>${body}</main></body></html>`);
 }
