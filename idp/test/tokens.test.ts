@@ -133,10 +133,10 @@ describe('introspection allow-list', () => {
   test('unauthenticated introspection is 401 invalid_client', async () => {
     const token = await issue(solutrix, 'service.api');
     const res = await introspect(idp, undefined, token);
-    // RFC 6749 §5.2: "no client authentication included" is invalid_client. oidc-provider answers
-    // 400 invalid_request "no client authentication mechanism provided" unless the IDP maps it.
+    // RFC 6749: "no client authentication included" is invalid_client (see idp/src/clientAuthentication.ts).
     assert.equal(res.status, 401);
-    assert.equal(res.body.error, 'invalid_client');
+    assert.equal(res.headers.get('www-authenticate'), 'Basic realm="idp"');
+    assert.deepEqual(res.body, { error: 'invalid_client', error_description: 'client authentication is required (HTTP Basic)' });
   });
 
   test('unauthenticated introspection naming a client_id in the body is 401 invalid_client', async () => {
@@ -181,7 +181,9 @@ describe('revocation', () => {
   test('unauthenticated revocation is refused and the token stays active', async () => {
     const token = await issue(solutrix, 'service.api');
     const res = await oauth(idp, '/revoke', undefined, { token });
-    assert.ok(res.status === 400 || res.status === 401, String(res.status));
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get('www-authenticate'), 'Basic realm="idp"');
+    assert.deepEqual(res.body, { error: 'invalid_client', error_description: 'client authentication is required (HTTP Basic)' });
     assert.equal((await introspect(idp, introspector, token)).body.active, true);
   });
 });
