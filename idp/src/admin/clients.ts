@@ -7,7 +7,9 @@ import type { Store } from '../store/types.ts';
 import { readJsonObject } from '../body.ts';
 import { routeTable } from '../routing.ts';
 
-const GRANT_TYPES = new Set(['client_credentials', 'authorization_code', 'refresh_token']);
+/** The grant types a client may be registered for. */
+export const GRANT_TYPES = ['client_credentials', 'authorization_code', 'refresh_token'] as const;
+const OFFERED_GRANT_TYPES = new Set<string>(GRANT_TYPES);
 const OFFERED_SCOPES = new Set<string>(SCOPES);
 const FIELDS = new Set(['name', 'redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'scopes']);
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,99}$/;
@@ -59,7 +61,7 @@ export function toMetadata(body: Record<string, unknown>, now: number): AdapterP
   const grantTypes = body.grant_types === undefined ? ['client_credentials'] : stringArray(body, 'grant_types');
   if (grantTypes.length === 0) throw invalidClientMetadata('grant_types must not be empty');
   for (const grant of grantTypes) {
-    if (!GRANT_TYPES.has(grant)) throw invalidClientMetadata(`unsupported grant type "${grant}"; allowed: ${[...GRANT_TYPES].join(', ')}`);
+    if (!OFFERED_GRANT_TYPES.has(grant)) throw invalidClientMetadata(`unsupported grant type "${grant}"; allowed: ${GRANT_TYPES.join(', ')}`);
   }
   const scopes = stringArray(body, 'scopes');
   for (const scope of scopes) {
