@@ -224,6 +224,12 @@ describe('reading clients', () => {
       assert.equal(typeof res.body.error_description, 'string');
     }
     assert.deepEqual((await adminRequest(idp, 'GET', '/clients/nobody')).body, { error: 'not_found', error_description: 'no client "nobody"' });
+    for (const [method, path] of [['GET', '/clients/%E0%A4%A'], ['DELETE', '/clients/%zz'], ['POST', '/clients/%E0%A4%A/secret']] as const) {
+      const res = await adminRequest(idp, method, path);
+      assert.equal(res.status, 404, `${method} ${path}`);
+      assert.deepEqual(res.body, { error: 'not_found', error_description: 'malformed client id in path' });
+    }
+    assert.deepEqual((await adminRequest(idp, 'DELETE', '/clients/bad%20id')).body, { error: 'not_found', error_description: 'no client "bad id"' });
   });
 });
 

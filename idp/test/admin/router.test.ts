@@ -69,6 +69,36 @@ describe('every admin route', () => {
   });
 });
 
+describe('the order around the routes', () => {
+  test('without the token, a wrong method or an unknown path is 401 like any route; the document and a wrong method on it are answered to anyone', async () => {
+    for (const [method, path] of [['PUT', '/clients'], ['GET', '/nope'], ['GET', ''], ['GET', '/clients/a/b']]) {
+      const res = await admin(idp, path!, { method });
+      assert.equal(res.status, 401, `${method} ${path}`);
+      assert.equal(res.headers.get('cache-control'), 'no-store');
+    }
+    const wrong = await admin(idp, '/openapi.json', { method: 'POST' });
+    assert.equal(wrong.status, 405);
+    assert.equal(wrong.headers.get('allow'), 'GET');
+    assert.equal((await admin(idp, '/openapi.json')).status, 200);
+  });
+
+  test('paths match as written: another case or a trailing slash is no route', async () => {
+    for (const path of ['/Clients', '/clients/', '/USERS', '/users/', '/OpenAPI.json']) {
+      const res = await admin(idp, path, { headers: bearer(idp.adminToken) });
+      assert.equal(res.status, 404, path);
+      assert.deepEqual(res.body, { error: 'not_found', error_description: `no admin route GET /api/global/admin${path}` });
+    }
+  });
+
+  test('HEAD is answered wherever GET is, without a body', async () => {
+    for (const path of ['/clients', '/clients/solutrix-api', '/users', '/openapi.json']) {
+      const res = await admin(idp, path, { method: 'HEAD', headers: bearer(idp.adminToken) });
+      assert.equal(res.status, 200, path);
+      assert.equal(res.text, '');
+    }
+  });
+});
+
 describe('wrong methods', () => {
   const cases: [string, string, string][] = [
     ['PUT', '/clients', 'GET, POST'],

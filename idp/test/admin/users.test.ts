@@ -56,6 +56,9 @@ describe('users', () => {
     assert.equal(res.status, 404);
     assert.deepEqual(res.body, { error: 'not_found', error_description: 'no user "alice"' });
     assert.equal((await adminRequest(idp, 'DELETE', '/users/alice')).status, 404);
+    for (const username of ['Alice', '.alice', 'a%2Fb', 'x'.repeat(65)]) {
+      assert.deepEqual((await adminRequest(idp, 'GET', `/users/${username}`)).body, { error: 'not_found', error_description: `no user "${decodeURIComponent(username)}"` });
+    }
   });
 
   test('wrong methods on /users are 405 with Allow', async () => {
