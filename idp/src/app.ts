@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { securityHeaders } from '../../lib/headers.ts';
 import { requestLogAndHeaders } from '../../lib/server.ts';
 import { adminApi } from './admin/router.ts';
+import { requireClientAuthentication } from './clientAuthentication.ts';
 import type { IdpConfig } from './config.ts';
 import { jsonErrors, notFound } from './errors.ts';
 import type { Secrets } from './keys.ts';
@@ -18,6 +19,7 @@ export function createApp(config: IdpConfig, secrets: Secrets, store: Store, log
   const provider = createProvider(config, secrets, store);
   // oidc-provider answers its own 500s; without this they would leave no trace.
   provider.on('server_error', (_ctx, err) => log.error({ err }, 'oidc-provider server_error'));
+  provider.use(requireClientAuthentication);
   const issuer = new URL(config.issuer);
   const mountPath = issuer.pathname === '/' ? '/' : issuer.pathname;
 
@@ -59,17 +61,6 @@ export function createApp(config: IdpConfig, secrets: Secrets, store: Store, log
 
   app.use(adminApi(provider, store, secrets.adminToken));
   app.use(interactionRoutes(provider, store, { issuerOrigin: issuer.origin, firstParty: new Set(config.firstPartyClients) }));
-  // RFC 6749 §5.2: a request with no client authentication is `invalid_client` (401), which
-  // oidc-provider reports as 400 invalid_request.
-  app.use(async (ctx, next) => {
-    await next();
-    const body = ctx.body as { error?: string; error_description?: string } | undefined;
-    if (ctx.status === 400 && body?.error === 'invalid_request' && body.error_description === 'no client authentication mechanism provided') {
-      ctx.status = 401;
-      ctx.set('WWW-Authenticate', 'Basic realm="idp"');
-      ctx.body = { error: 'invalid_client', error_description: 'client authentication is required (HTTP Basic)' };
-    }
-  });
   app.use(mount(mountPath, provider));
   app.use((ctx) => {
     if (ctx.status === 404 && ctx.body === undefined) throw notFound(`no route ${ctx.method} ${ctx.path}`);

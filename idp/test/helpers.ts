@@ -59,3 +59,37 @@ export function stableIntrospection(body: Record<string, unknown>) {
   if (typeof exp !== 'number' || typeof iat !== 'number' || !(exp > iat)) throw new Error(`exp/iat: ${JSON.stringify(body)}`);
   return { ...rest, exp: 'number', iat: 'number' };
 }
+
+type OpenApiDocument = { paths: Record<string, Record<string, { responses?: Record<string, unknown> }>> };
+
+/**
+ * The admin answers in an IDP's request log on paths the OpenAPI document describes (`checked`), and
+ * those whose status it does not declare for their operation, as `METHOD /path → status`. A wrong
+ * method counts against the statuses declared on its path; other paths are left to the 404 tests.
+ */
+export function undeclaredAdminStatuses(output: string, doc: OpenApiDocument): { checked: number; undeclared: string[] } {
+  const templates = Object.keys(doc.paths).map((template) => ({
+    template,
+    pattern: new RegExp(`^${template.split(/\{[^}]+\}/).map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[^/]+')}$`),
+  }));
+  const undeclared = new Set<string>();
+  let checked = 0;
+  for (const line of output.split('\n')) {
+    let entry: { msg?: unknown; method?: unknown; path?: unknown; status?: unknown };
+    try {
+      entry = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (entry.msg !== 'request' || typeof entry.path !== 'string' || typeof entry.method !== 'string' || !entry.path.startsWith(`${ADMIN}/`)) continue;
+    const path = entry.path.slice(ADMIN.length);
+    const found = templates.find(({ pattern }) => pattern.test(path));
+    if (!found) continue;
+    checked += 1;
+    const item = doc.paths[found.template]!;
+    const operation = item[entry.method === 'HEAD' ? 'get' : entry.method.toLowerCase()];
+    const declared = operation ? Object.keys(operation.responses ?? {}) : Object.values(item).flatMap((op) => Object.keys(op.responses ?? {}));
+    if (!declared.includes(String(entry.status))) undeclared.add(`${entry.method} ${found.template} → ${entry.status}`);
+  }
+  return { checked, undeclared: [...undeclared] };
+}

@@ -10,7 +10,7 @@ import { startIdp, type TestIdp } from '../support/idp.ts';
 import { rawRequest, track, type RawResponse } from './stack.ts';
 import { sleep } from '../support/wait.ts';
 
-// What idp/test/admin.test.ts (no token, wrong token, token of another length, other scheme → 401)
+// What idp/test/admin/auth.test.ts (no token, wrong token, token of another length, other scheme → 401)
 // and idp/test/admin-rate-limit.test.ts (20 failures → 429 on every admin route, X-Forwarded-For
 // ignored) already cover is not repeated here. Added: hostile header shapes, the lock-out being per
 // address (one attacker does not lock out another host), and the lock-out ending after its window.

@@ -1,13 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { AdapterPayload } from 'oidc-provider';
 import { HttpError, invalidClientMetadata, notFound } from '../errors.ts';
 import { SCOPES } from '../provider.ts';
 import type { Store } from '../store/types.ts';
 import { readJsonObject } from '../body.ts';
+import { routeTable } from '../routing.ts';
 
-const GRANT_TYPES = new Set(['client_credentials', 'authorization_code', 'refresh_token']);
+/** The grant types a client may be registered for. */
+export const GRANT_TYPES = ['client_credentials', 'authorization_code', 'refresh_token'] as const;
+const OFFERED_GRANT_TYPES = new Set<string>(GRANT_TYPES);
 const OFFERED_SCOPES = new Set<string>(SCOPES);
 const FIELDS = new Set(['name', 'redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'scopes']);
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,99}$/;
@@ -59,7 +61,7 @@ export function toMetadata(body: Record<string, unknown>, now: number): AdapterP
   const grantTypes = body.grant_types === undefined ? ['client_credentials'] : stringArray(body, 'grant_types');
   if (grantTypes.length === 0) throw invalidClientMetadata('grant_types must not be empty');
   for (const grant of grantTypes) {
-    if (!GRANT_TYPES.has(grant)) throw invalidClientMetadata(`unsupported grant type "${grant}"; allowed: ${[...GRANT_TYPES].join(', ')}`);
+    if (!OFFERED_GRANT_TYPES.has(grant)) throw invalidClientMetadata(`unsupported grant type "${grant}"; allowed: ${GRANT_TYPES.join(', ')}`);
   }
   const scopes = stringArray(body, 'scopes');
   for (const scope of scopes) {
@@ -81,7 +83,16 @@ export function toMetadata(body: Record<string, unknown>, now: number): AdapterP
   };
 }
 
-/** `POST /clients`, `GET /clients`, `GET|DELETE /clients/:id`, `POST /clients/:id/secret`. */
+/** Decodes a path segment, or undefined when its percent-encoding is malformed. */
+function decoded(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
+
+/** `POST /clients`, `GET /clients`, `GET|DELETE /clients/:clientId`, `POST /clients/:clientId/secret`. */
 export function clientRoutes(provider: Provider, store: Store, now = () => Math.floor(Date.now() / 1000)) {
   const stored = store.adapter('Client');
   // oidc-provider's own schema checks (redirect URI syntax, grant/response type coherence).
@@ -98,13 +109,23 @@ export function clientRoutes(provider: Provider, store: Store, now = () => Math.
   }
 
   async function find(clientId: string): Promise<AdapterPayload> {
-    const metadata = CLIENT_ID.test(clientId) ? await stored.find(clientId) : undefined;
+    const metadata = await stored.find(clientId);
     if (!metadata) throw notFound(`no client "${clientId}"`);
     return metadata;
   }
 
-  return {
-    async create(ctx: Context) {
+  return routeTable()
+    // A client id that cannot exist never reaches the store. @koa/router hands on a segment it cannot
+    // decode as it is, so the raw capture tells malformed encoding apart.
+    .param('clientId', (clientId, ctx, next) => {
+      if (decoded(ctx.captures?.[0] ?? '') === undefined) throw notFound('malformed client id in path');
+      if (!CLIENT_ID.test(clientId)) throw notFound(`no client "${clientId}"`);
+      return next();
+    })
+    .get('/clients', async (ctx) => {
+      ctx.body = { clients: (await store.listClients()).map(view) };
+    })
+    .post('/clients', async (ctx) => {
       const metadata = toMetadata(await readJsonObject(ctx), now());
       const secret = newSecret();
       const client = { ...metadata, client_secret: secret };
@@ -115,28 +136,19 @@ export function clientRoutes(provider: Provider, store: Store, now = () => Math.
       ctx.status = 201;
       ctx.set('Location', `${ctx.path}/${encodeURIComponent(metadata.client_id as string)}`);
       ctx.body = { ...view(client), client_secret: secret };
-    },
-    async list(ctx: Context) {
-      ctx.body = { clients: (await store.listClients()).map(view) };
-    },
-    async get(ctx: Context, clientId: string) {
-      ctx.body = view(await find(clientId));
-    },
-    async remove(ctx: Context, clientId: string) {
-      if (!CLIENT_ID.test(clientId) || !(await store.deleteClient(clientId))) throw notFound(`no client "${clientId}"`);
+    })
+    .get('/clients/:clientId', async (ctx) => {
+      ctx.body = view(await find(ctx.params.clientId!));
+    })
+    .delete('/clients/:clientId', async (ctx) => {
+      const { clientId } = ctx.params;
+      if (!(await store.deleteClient(clientId!))) throw notFound(`no client "${clientId}"`);
       ctx.status = 204;
-    },
-    async rotateSecret(ctx: Context, clientId: string) {
-      const metadata = await find(clientId);
-      const secret = newSecret();
-      const rotated = { ...metadata, client_secret: secret };
+    })
+    .post('/clients/:clientId/secret', async (ctx) => {
+      const clientId = ctx.params.clientId!;
+      const rotated = { ...(await find(clientId)), client_secret: newSecret() };
       await stored.upsert(clientId, rotated);
-      ctx.set('Cache-Control', 'no-store');
-      ctx.body = { ...view(rotated), client_secret: secret };
-    },
-  };
-}
-
-export function methodNotAllowed(allowed: string): never {
-  throw new HttpError(405, 'invalid_request', `method not allowed; allowed: ${allowed}`, { Allow: allowed });
+      ctx.body = { ...view(rotated), client_secret: rotated.client_secret };
+    });
 }

@@ -9,25 +9,11 @@ before(async () => {
 });
 after(() => idp?.stop());
 
-describe('public endpoints', () => {
+describe('the app around oidc-provider', () => {
   test('/healthz answers {"status":"ok"}', async () => {
     const res = await call(`${idp.origin}/healthz`);
     assert.equal(res.status, 200);
     assert.deepEqual(res.body, { status: 'ok' });
-  });
-
-  test('discovery advertises the configured issuer and issuer-based endpoints', async () => {
-    const res = await call(`${idp.issuer}/.well-known/openid-configuration`);
-    assert.equal(res.status, 200);
-    assert.equal(res.body.issuer, idp.issuer);
-    assert.equal(res.body.token_endpoint, `${idp.issuer}/token`);
-    assert.equal(res.body.introspection_endpoint, `${idp.issuer}/introspect`);
-    assert.match(res.body.introspection_endpoint, /\/oauth\/introspect$/);
-    assert.equal(res.body.revocation_endpoint, `${idp.issuer}/revoke`);
-    assert.equal(res.body.jwks_uri, `${idp.issuer}/jwks.json`);
-    assert.ok(res.body.grant_types_supported.includes('client_credentials'));
-    assert.ok(res.body.scopes_supported.includes('service.api'));
-    assert.ok(res.body.token_endpoint_auth_methods_supported.includes('client_secret_basic'));
   });
 
   test('RFC 8414 metadata at /.well-known/oauth-authorization-server/oauth is the same document', async () => {
@@ -53,19 +39,6 @@ describe('public endpoints', () => {
     });
     assert.equal(res.body.issuer, idp.issuer);
     assert.equal(res.body.token_endpoint, `${idp.issuer}/token`);
-  });
-
-  test('the JWKS holds public RSA signing keys only (no private members)', async () => {
-    const res = await call(`${idp.issuer}/jwks.json`);
-    assert.equal(res.status, 200);
-    assert.equal(res.body.keys.length, 1);
-    for (const key of res.body.keys) {
-      assert.deepEqual(Object.keys(key).sort(), ['alg', 'e', 'kid', 'kty', 'n', 'use']);
-      assert.equal(key.kty, 'RSA');
-      assert.equal(key.use, 'sig');
-      assert.equal(key.alg, 'RS256');
-      for (const secret of ['d', 'p', 'q', 'dp', 'dq', 'qi']) assert.equal(secret in key, false, `no ${secret}`);
-    }
   });
 
   test('an unknown route answers 404 JSON not_found', async () => {

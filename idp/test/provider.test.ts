@@ -31,6 +31,35 @@ before(async () => {
 });
 after(() => idp?.stop());
 
+describe('discovery and keys', () => {
+  test('discovery advertises the configured issuer and issuer-based endpoints', async () => {
+    const res = await call(`${idp.issuer}/.well-known/openid-configuration`);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.issuer, idp.issuer);
+    assert.equal(res.body.token_endpoint, `${idp.issuer}/token`);
+    assert.equal(res.body.introspection_endpoint, `${idp.issuer}/introspect`);
+    assert.match(res.body.introspection_endpoint, /\/oauth\/introspect$/);
+    assert.equal(res.body.revocation_endpoint, `${idp.issuer}/revoke`);
+    assert.equal(res.body.jwks_uri, `${idp.issuer}/jwks.json`);
+    assert.ok(res.body.grant_types_supported.includes('client_credentials'));
+    assert.ok(res.body.scopes_supported.includes('service.api'));
+    assert.ok(res.body.token_endpoint_auth_methods_supported.includes('client_secret_basic'));
+  });
+
+  test('the JWKS holds public RSA signing keys only (no private members)', async () => {
+    const res = await call(`${idp.issuer}/jwks.json`);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.keys.length, 1);
+    for (const key of res.body.keys) {
+      assert.deepEqual(Object.keys(key).sort(), ['alg', 'e', 'kid', 'kty', 'n', 'use']);
+      assert.equal(key.kty, 'RSA');
+      assert.equal(key.use, 'sig');
+      assert.equal(key.alg, 'RS256');
+      for (const secret of ['d', 'p', 'q', 'dp', 'dq', 'qi']) assert.equal(secret in key, false, `no ${secret}`);
+    }
+  });
+});
+
 describe('client_credentials token issuance', () => {
   test('a client registered for service.api gets an opaque Bearer token with scope service.api', async () => {
     const res = await oauth(idp, '/token', solutrix, { grant_type: 'client_credentials', scope: 'service.api' });
@@ -133,10 +162,10 @@ describe('introspection allow-list', () => {
   test('unauthenticated introspection is 401 invalid_client', async () => {
     const token = await issue(solutrix, 'service.api');
     const res = await introspect(idp, undefined, token);
-    // RFC 6749 §5.2: "no client authentication included" is invalid_client. oidc-provider answers
-    // 400 invalid_request "no client authentication mechanism provided" unless the IDP maps it.
+    // RFC 6749: "no client authentication included" is invalid_client (see idp/src/clientAuthentication.ts).
     assert.equal(res.status, 401);
-    assert.equal(res.body.error, 'invalid_client');
+    assert.equal(res.headers.get('www-authenticate'), 'Basic realm="idp"');
+    assert.deepEqual(res.body, { error: 'invalid_client', error_description: 'client authentication is required (HTTP Basic)' });
   });
 
   test('unauthenticated introspection naming a client_id in the body is 401 invalid_client', async () => {
@@ -181,7 +210,9 @@ describe('revocation', () => {
   test('unauthenticated revocation is refused and the token stays active', async () => {
     const token = await issue(solutrix, 'service.api');
     const res = await oauth(idp, '/revoke', undefined, { token });
-    assert.ok(res.status === 400 || res.status === 401, String(res.status));
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get('www-authenticate'), 'Basic realm="idp"');
+    assert.deepEqual(res.body, { error: 'invalid_client', error_description: 'client authentication is required (HTTP Basic)' });
     assert.equal((await introspect(idp, introspector, token)).body.active, true);
   });
 });

@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
-import { adminRequest, clientCredentialsToken, registerClient, startIdp, type RegisteredClient, type TestIdp } from '../../test/support/idp.ts';
-import { startPostgres, type TestPostgres } from '../../test/support/postgres.ts';
-import { freePort } from '../../test/support/process.ts';
-import { basic } from '../../test/support/idp.ts';
-import { call, introspect, oauth } from './helpers.ts';
+import { adminRequest, clientCredentialsToken, registerClient, startIdp, type RegisteredClient, type TestIdp } from '../../../test/support/idp.ts';
+import { startPostgres, type TestPostgres } from '../../../test/support/postgres.ts';
+import { freePort } from '../../../test/support/process.ts';
+import { basic } from '../../../test/support/idp.ts';
+import { call, introspect, oauth } from '../helpers.ts';
 
 let server: TestPostgres;
 let databaseUrl: string;
