@@ -1,5 +1,6 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import pg from 'pg';
+import { accountIdOf } from './subject.ts';
 import type { Account, Store } from './types.ts';
 
 // The same tables as the SQLite store. Payloads are TEXT, not JSONB: oidc-provider keeps request
@@ -23,6 +24,7 @@ CREATE TABLE IF NOT EXISTS oidc (
   uid        TEXT,
   user_code  TEXT,
   client_id  TEXT,
+  account_id TEXT,
   expires_at TIMESTAMPTZ,
   consumed   BIGINT,
   created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
@@ -95,10 +97,11 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         async upsert(id, payload, expiresIn) {
           await query(
             'upsert',
-            `INSERT INTO oidc (model, id, payload, grant_id, uid, user_code, client_id, expires_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8::float8 * interval '1 second', now())
+            `INSERT INTO oidc (model, id, payload, grant_id, uid, user_code, client_id, account_id, expires_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $9, now() + $8::float8 * interval '1 second', now())
              ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
-               user_code = excluded.user_code, client_id = excluded.client_id, expires_at = excluded.expires_at, consumed = NULL`,
+               user_code = excluded.user_code, client_id = excluded.client_id, account_id = excluded.account_id,
+               expires_at = excluded.expires_at, consumed = NULL`,
             [
               model,
               id,
@@ -108,6 +111,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
               payload.userCode ?? null,
               model === 'Client' ? null : (payload.clientId ?? null),
               typeof expiresIn === 'number' ? expiresIn : null,
+              model === 'Client' ? null : (accountIdOf(payload) ?? null),
             ],
           );
         },
@@ -181,7 +185,15 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       },
       async remove(username) {
         if (!storable(username)) return false;
-        return (await pool.query('DELETE FROM accounts WHERE username = $1', [username])).rowCount === 1;
+        // Offboarding is revocation: one statement (one transaction) removes the account and every
+        // session, grant, token and code of its subject, so nothing issued to it is honoured any longer.
+        const { rows } = await pool.query<{ deleted: number }>(
+          `WITH account AS (DELETE FROM accounts WHERE username = $1 RETURNING sub),
+                issued AS (DELETE FROM oidc WHERE account_id IN (SELECT sub FROM account))
+           SELECT count(*)::int AS deleted FROM account`,
+          [username],
+        );
+        return rows[0]!.deleted > 0;
       },
     },
     async purgeExpired() {
@@ -222,6 +234,8 @@ async function migrate(pool: pg.Pool, connectTimeoutMs: number): Promise<void> {
     await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
     await client.query(SCHEMA);
+    await addAccountColumn(client);
+    await client.query('CREATE INDEX IF NOT EXISTS oidc_account ON oidc (account_id) WHERE account_id IS NOT NULL');
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
@@ -229,6 +243,23 @@ async function migrate(pool: pg.Pool, connectTimeoutMs: number): Promise<void> {
   } finally {
     client.release();
   }
+}
+
+/**
+ * Databases created before rows carried `account_id`: add the column, fill it from the payloads (in
+ * JavaScript: a payload may hold `\u0000`, which PostgreSQL's json operators refuse), and drop what
+ * accounts deleted back then left behind. Runs once, inside the migration's locked transaction.
+ */
+async function addAccountColumn(client: pg.PoolClient): Promise<void> {
+  const { rowCount } = await client.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'oidc' AND column_name = 'account_id'`);
+  if (rowCount) return;
+  await client.query('ALTER TABLE oidc ADD COLUMN account_id TEXT');
+  const { rows } = await client.query<{ model: string; id: string; payload: string }>(`SELECT model, id, payload FROM oidc WHERE model <> 'Client'`);
+  for (const row of rows) {
+    const accountId = accountIdOf(JSON.parse(row.payload) as AdapterPayload);
+    if (accountId) await client.query('UPDATE oidc SET account_id = $1 WHERE model = $2 AND id = $3', [accountId, row.model, row.id]);
+  }
+  await client.query('DELETE FROM oidc WHERE account_id IS NOT NULL AND account_id NOT IN (SELECT sub FROM accounts)');
 }
 
 /** Waits for a server that is starting (57P03) or not listening yet, as replicas starting beside it will. */

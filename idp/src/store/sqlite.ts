@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { accountIdOf } from './subject.ts';
 import type { Account, Store } from './types.ts';
 
 const SCHEMA = `
@@ -22,15 +23,21 @@ CREATE TABLE IF NOT EXISTS oidc (
   uid        TEXT,
   user_code  TEXT,
   client_id  TEXT,
+  account_id TEXT,
   expires_at INTEGER,
   created_at INTEGER NOT NULL,
   PRIMARY KEY (model, id)
 );
+`;
+
+// After MIGRATIONS: an older file gets the columns these index first.
+const INDEXES = `
 CREATE INDEX IF NOT EXISTS oidc_grant ON oidc (grant_id) WHERE grant_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS oidc_uid ON oidc (uid) WHERE uid IS NOT NULL;
 CREATE INDEX IF NOT EXISTS oidc_user_code ON oidc (user_code) WHERE user_code IS NOT NULL;
 CREATE INDEX IF NOT EXISTS oidc_client ON oidc (client_id) WHERE client_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS oidc_expires ON oidc (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS oidc_account ON oidc (account_id) WHERE account_id IS NOT NULL;
 `;
 
 type Row = { payload: string; expires_at: number | null };
@@ -79,6 +86,8 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
     // Takes the exclusive lock now rather than at the first write.
     db.exec('BEGIN EXCLUSIVE; COMMIT');
     db.exec(SCHEMA);
+    addAccountColumn(db);
+    db.exec(INDEXES);
   } catch (err) {
     db.close();
     if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
@@ -87,10 +96,10 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
 
   const seconds = () => Math.floor(now() / 1000);
   const stmt = {
-    upsert: db.prepare<unknown[]>(`INSERT INTO oidc (model, id, payload, grant_id, uid, user_code, client_id, expires_at, created_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    upsert: db.prepare<unknown[]>(`INSERT INTO oidc (model, id, payload, grant_id, uid, user_code, client_id, account_id, expires_at, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
-        user_code = excluded.user_code, client_id = excluded.client_id, expires_at = excluded.expires_at`),
+        user_code = excluded.user_code, client_id = excluded.client_id, account_id = excluded.account_id, expires_at = excluded.expires_at`),
     find: db.prepare<[string, string], Row>('SELECT payload, expires_at FROM oidc WHERE model = ? AND id = ?'),
     findByUid: db.prepare<[string, string], Row>('SELECT payload, expires_at FROM oidc WHERE model = ? AND uid = ?'),
     findByUserCode: db.prepare<[string, string], Row>('SELECT payload, expires_at FROM oidc WHERE model = ? AND user_code = ?'),
@@ -107,7 +116,8 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
     accountBySub: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE sub = ?'),
     accountByUsername: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE username = ?'),
     listAccounts: db.prepare<[], AccountRow>('SELECT * FROM accounts ORDER BY created_at, username'),
-    deleteAccount: db.prepare<[string]>('DELETE FROM accounts WHERE username = ?'),
+    deleteAccount: db.prepare<[string], { sub: string }>('DELETE FROM accounts WHERE username = ? RETURNING sub'),
+    deleteOfAccount: db.prepare<[string], { model: string; id: string }>('DELETE FROM oidc WHERE account_id = ? RETURNING model, id'),
     purge: db.prepare<[number]>('DELETE FROM oidc WHERE expires_at IS NOT NULL AND expires_at <= ?'),
   };
 
@@ -158,6 +168,14 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
     if (changes) for (const row of stmt.deleteIssuedTo.all(clientId)) evict(row.model, row.id);
     return changes > 0;
   });
+  // Offboarding is revocation: the account and every session, grant, token and code of its subject
+  // go in one transaction, so nothing issued to it is honoured a moment longer.
+  const deleteAccount = db.transaction((username: string) => {
+    const deleted = stmt.deleteAccount.get(username);
+    if (!deleted) return false;
+    for (const row of stmt.deleteOfAccount.all(deleted.sub)) evict(row.model, row.id);
+    return true;
+  });
 
   return {
     adapter(model: string): Adapter {
@@ -165,7 +183,8 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
         async upsert(id, payload, expiresIn) {
           const row = { payload: JSON.stringify(payload), expires_at: typeof expiresIn === 'number' ? seconds() + expiresIn : null };
           const clientId = model === 'Client' ? null : (payload.clientId ?? null);
-          const params = [model, id, row.payload, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, clientId, row.expires_at, now()];
+          const accountId = model === 'Client' ? null : (accountIdOf(payload) ?? null);
+          const params = [model, id, row.payload, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, clientId, accountId, row.expires_at, now()];
           batch ??= newBatch();
           batch.rows.set(key(model, id), { row, params });
           return batch.done;
@@ -203,11 +222,31 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
       findBySub: async (sub) => toAccount(stmt.accountBySub.get(sub)),
       findByUsername: async (username) => toAccount(stmt.accountByUsername.get(username)),
       list: async () => stmt.listAccounts.all().map((row) => toAccount(row)!),
-      remove: async (username) => stmt.deleteAccount.run(username).changes === 1,
+      remove: after((username: string) => deleteAccount(username)),
     },
     purgeExpired: after(() => stmt.purge.run(seconds()).changes),
     close: after(() => {
       db.close();
     }),
   };
+}
+
+/**
+ * Files written before rows carried `account_id`: add the column, fill it from the payloads, and drop
+ * what accounts deleted back then left behind (their deletion did not revoke it). Runs once: the
+ * column's presence says the file is up to date.
+ */
+function addAccountColumn(db: Database.Database): void {
+  const columns = db.prepare<[], { name: string }>('PRAGMA table_info(oidc)').all();
+  if (columns.some((c) => c.name === 'account_id')) return;
+  db.transaction(() => {
+    db.exec('ALTER TABLE oidc ADD COLUMN account_id TEXT');
+    const set = db.prepare<[string, number]>('UPDATE oidc SET account_id = ? WHERE rowid = ?');
+    const rows = db.prepare<[], { rowid: number; payload: string }>(`SELECT rowid, payload FROM oidc WHERE model <> 'Client'`).all();
+    for (const row of rows) {
+      const accountId = accountIdOf(JSON.parse(row.payload) as AdapterPayload);
+      if (accountId) set.run(accountId, row.rowid);
+    }
+    db.exec('DELETE FROM oidc WHERE account_id IS NOT NULL AND account_id NOT IN (SELECT sub FROM accounts)');
+  })();
 }

@@ -39,6 +39,7 @@ export type AccountStore = {
   findBySub(sub: string): Promise<Account | undefined>;
   findByUsername(username: string): Promise<Account | undefined>;
   list(): Promise<Account[]>;
+  /** Removes the account and everything of its subject (sessions, grants, tokens, codes, interactions); false when there was none. */
   remove(username: string): Promise<boolean>;
 };
 
