@@ -1,5 +1,6 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import pg from 'pg';
+import { StoreUnusableError } from './errors.ts';
 import { accountIdOf } from './subject.ts';
 import type { Account, Store } from './types.ts';
 
@@ -45,6 +46,7 @@ CREATE TABLE IF NOT EXISTS idp_settings (
 /** Any constant works as long as every replica uses the same one: it names "the IDP's migration". */
 const MIGRATION_LOCK = 4_171_952_381;
 const PURGE_BATCH = 1000;
+const PROBE_TIMEOUT_MS = 2000;
 const LIVE = '(expires_at IS NULL OR expires_at > now())';
 
 type Row = { payload: string; consumed: string | null };
@@ -84,7 +86,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     await migrate(pool, options.connectTimeoutMs ?? 15_000);
   } catch (err) {
     await pool.end().catch(() => {});
-    throw new Error(`cannot prepare the PostgreSQL database ${describe(url)}: ${(err as Error).message}`, { cause: err });
+    throw new StoreUnusableError(`cannot prepare the PostgreSQL database ${describe(url)}: ${(err as Error).message}`, { cause: err });
   }
 
   const query = async <R extends pg.QueryResultRow>(name: string, text: string, values: unknown[]) =>
@@ -223,6 +225,22 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         return stored;
       },
     },
+    async probe() {
+      // A read of the main table and a transaction id (refused by a read-only server or session):
+      // no row is written. Bounded, so /healthz answers even while the server is unreachable.
+      const connecting = pool.connect();
+      const client = await withTimeout(connecting, PROBE_TIMEOUT_MS, 'no connection to PostgreSQL').catch((err: unknown) => {
+        connecting.then((late) => late.release(), () => {}); // a connection arriving after the timeout goes back to the pool
+        throw err;
+      });
+      try {
+        await withTimeout(client.query('SELECT (SELECT count(*) FROM (SELECT 1 FROM oidc LIMIT 1) t) AS read, txid_current() AS write'), PROBE_TIMEOUT_MS, 'PostgreSQL did not answer');
+        client.release();
+      } catch (err) {
+        client.release(err as Error); // a connection that timed out or failed is not reused
+        throw err;
+      }
+    },
     close: () => pool.end(),
   };
 }
@@ -275,6 +293,12 @@ async function connect(pool: pg.Pool, timeoutMs: number): Promise<pg.PoolClient>
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
   }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${message} within ${ms} ms`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** host:port/database of a connection string, without its password. */

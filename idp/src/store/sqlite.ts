@@ -1,44 +1,8 @@
-import Database from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { openDatabaseFile } from './sqliteFile.ts';
 import { accountIdOf } from './subject.ts';
 import type { Account, Store } from './types.ts';
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS accounts (
-  username      TEXT PRIMARY KEY,
-  sub           TEXT NOT NULL UNIQUE,
-  password_hash TEXT NOT NULL,
-  name          TEXT,
-  email         TEXT,
-  created_at    INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS oidc (
-  model      TEXT NOT NULL,
-  id         TEXT NOT NULL,
-  payload    TEXT NOT NULL,
-  grant_id   TEXT,
-  uid        TEXT,
-  user_code  TEXT,
-  client_id  TEXT,
-  account_id TEXT,
-  expires_at INTEGER,
-  created_at INTEGER NOT NULL,
-  PRIMARY KEY (model, id)
-);
-`;
-
-// After MIGRATIONS: an older file gets the columns these index first.
-const INDEXES = `
-CREATE INDEX IF NOT EXISTS oidc_grant ON oidc (grant_id) WHERE grant_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS oidc_uid ON oidc (uid) WHERE uid IS NOT NULL;
-CREATE INDEX IF NOT EXISTS oidc_user_code ON oidc (user_code) WHERE user_code IS NOT NULL;
-CREATE INDEX IF NOT EXISTS oidc_client ON oidc (client_id) WHERE client_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS oidc_expires ON oidc (expires_at) WHERE expires_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS oidc_account ON oidc (account_id) WHERE account_id IS NOT NULL;
-`;
 
 type Row = { payload: string; expires_at: number | null };
 /** What the read cache holds for a (model, id): the row as stored, or `null` when there is none. */
@@ -71,28 +35,7 @@ const toAccount = (row: AccountRow | undefined): Account | undefined =>
  * authenticating and a token being introspected then cost no query at all.
  */
 export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
-  if (file !== ':memory:') {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    // Created owner-only first: SQLite gives the -wal and -shm files the database file's mode.
-    closeSync(openSync(file, 'a', 0o600));
-  }
-  const db = new Database(file);
-  try {
-    // A restarting IDP may find its predecessor still closing the file: wait for it a little.
-    db.pragma('busy_timeout = 5000');
-    db.pragma('locking_mode = EXCLUSIVE');
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    // Takes the exclusive lock now rather than at the first write.
-    db.exec('BEGIN EXCLUSIVE; COMMIT');
-    db.exec(SCHEMA);
-    addAccountColumn(db);
-    db.exec(INDEXES);
-  } catch (err) {
-    db.close();
-    if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
-    throw new Error(`${file} is in use by another process (is another IDP running on this data dir?)`, { cause: err });
-  }
+  const { db, stillInPlace } = openDatabaseFile(file);
 
   const seconds = () => Math.floor(now() / 1000);
   const stmt = {
@@ -119,6 +62,8 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
     deleteAccount: db.prepare<[string], { sub: string }>('DELETE FROM accounts WHERE username = ? RETURNING sub'),
     deleteOfAccount: db.prepare<[string], { model: string; id: string }>('DELETE FROM oidc WHERE account_id = ? RETURNING model, id'),
     purge: db.prepare<[number]>('DELETE FROM oidc WHERE expires_at IS NOT NULL AND expires_at <= ?'),
+    probeWrite: db.prepare<[number]>('UPDATE idp_health SET checked_at = ? WHERE id = 1'),
+    probeRead: db.prepare<[], { checked_at: number }>('SELECT checked_at FROM idp_health WHERE id = 1'),
   };
 
   const live = (row: Row | null | undefined): AdapterPayload | undefined =>
@@ -225,28 +170,17 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
       remove: after((username: string) => deleteAccount(username)),
     },
     purgeExpired: after(() => stmt.purge.run(seconds()).changes),
+    // One small write and its read-back through the same connection (a full disk, an I/O error, a
+    // file gone read-only all fail it), and the file on disk must still be the one open.
+    probe: after(() => {
+      stillInPlace();
+      const at = now();
+      stmt.probeWrite.run(at);
+      if (stmt.probeRead.get()?.checked_at !== at) throw new Error('the health row did not read back as written');
+    }),
     close: after(() => {
       db.close();
     }),
   };
 }
 
-/**
- * Files written before rows carried `account_id`: add the column, fill it from the payloads, and drop
- * what accounts deleted back then left behind (their deletion did not revoke it). Runs once: the
- * column's presence says the file is up to date.
- */
-function addAccountColumn(db: Database.Database): void {
-  const columns = db.prepare<[], { name: string }>('PRAGMA table_info(oidc)').all();
-  if (columns.some((c) => c.name === 'account_id')) return;
-  db.transaction(() => {
-    db.exec('ALTER TABLE oidc ADD COLUMN account_id TEXT');
-    const set = db.prepare<[string, number]>('UPDATE oidc SET account_id = ? WHERE rowid = ?');
-    const rows = db.prepare<[], { rowid: number; payload: string }>(`SELECT rowid, payload FROM oidc WHERE model <> 'Client'`).all();
-    for (const row of rows) {
-      const accountId = accountIdOf(JSON.parse(row.payload) as AdapterPayload);
-      if (accountId) set.run(accountId, row.rowid);
-    }
-    db.exec('DELETE FROM oidc WHERE account_id IS NOT NULL AND account_id NOT IN (SELECT sub FROM accounts)');
-  })();
-}
