@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { adminRequest, registerClient, startIdp, type RegisteredClient, type TestIdp } from '../../test/support/idp.ts';
-import { TestBrowser, signIn } from './browser.ts';
+import { TestBrowser, authorizationRequest, followToCode, signIn } from './browser.ts';
 import { introspect, oauth } from './helpers.ts';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
@@ -51,5 +51,17 @@ describe('deleting a user', () => {
     assert.equal((await introspect(idp, introspector, again.access_token!)).body.sub, second.sub);
     assert.deepEqual((await introspect(idp, introspector, tokens.access_token!)).body, { active: false });
     assert.equal((await adminRequest(idp, 'DELETE', '/users/dave')).status, 204);
+  });
+
+  test('a deleted user\'s browser, still holding the IDP session cookie, is shown the login page (not a 500)', async () => {
+    const erin = { username: 'erin', password: 'erin-correct-horse' };
+    await createUser(erin);
+    const browser = new TestBrowser();
+    await signIn(idp, browser, web, REDIRECT, erin);
+    assert.equal((await adminRequest(idp, 'DELETE', '/users/erin')).status, 204);
+    const { code, page } = await followToCode(browser, await browser.request(authorizationRequest(idp, web, REDIRECT, 'openid').url), REDIRECT);
+    assert.equal(code, undefined, 'no code for a deleted account');
+    assert.equal(page.status, 200, page.body.slice(0, 300));
+    assert.match(page.body, /id="username"/);
   });
 });
