@@ -49,6 +49,17 @@ export function createApp(config: IdpConfig, secrets: Secrets, store: Store, log
 
   app.use(async (ctx, next) => {
     if (ctx.path === '/healthz') {
+      // Healthy only while the store can be read and written: an IDP that answers but cannot keep a
+      // token is down, and a load balancer or compose must see it.
+      try {
+        await store.probe();
+      } catch (err) {
+        log.error({ err }, 'store probe failed');
+        ctx.status = 503;
+        ctx.set('Retry-After', '5');
+        ctx.body = { status: 'unavailable', error: 'store_unavailable', error_description: 'the IDP cannot read or write its store' };
+        return;
+      }
       ctx.body = { status: 'ok' };
       return;
     }

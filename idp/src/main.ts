@@ -5,11 +5,17 @@ import { exitOnSignal, listen } from '../../lib/server.ts';
 import { createApp } from './app.ts';
 import { loadConfig } from './config.ts';
 import { loadSecrets, loadSharedSecrets } from './keys.ts';
+import { StoreUnusableError } from './store/errors.ts';
 import { openStore } from './store/index.ts';
 
 const config = loadOrExit('idp', () => loadConfig(process.env));
 const log = createLogger('idp', config.logLevel);
-const store = await openStore(config, { onError: (err) => log.warn({ err }, 'idle database connection failed') });
+const store = await openStore(config, { onError: (err) => log.warn({ err }, 'idle database connection failed') }).catch((err: unknown) => {
+  // A damaged, unwritable or busy store is the operator's to fix: say which and where, no stack trace.
+  if (!(err instanceof StoreUnusableError)) throw err;
+  log.fatal(err.message);
+  process.exit(1);
+});
 // With a shared store (PostgreSQL) config guarantees an admin token: replicas must agree on it.
 const secrets = store.settings
   ? await loadSharedSecrets(store.settings, config.adminToken!)

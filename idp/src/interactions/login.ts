@@ -19,7 +19,8 @@ export function login(provider: Provider, store: Store): Middleware {
     const form = await readForm(ctx);
     const username = (form.get('username') ?? '').trim().toLowerCase().slice(0, 64);
     const password = (form.get('password') ?? '').slice(0, 1024);
-    const key = `${ctx.ip}\n${username}`;
+    // Not ctx.ip: with koa's proxy: true that is the caller-chosen X-Forwarded-For.
+    const key = `${ctx.req.socket.remoteAddress ?? 'unknown'}\n${username}`;
     const seen = failures.get(key);
     if (seen && seen.count >= 10) {
       ctx.set('Retry-After', '60');

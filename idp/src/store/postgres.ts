@@ -1,5 +1,7 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import pg from 'pg';
+import { StoreUnusableError } from './errors.ts';
+import { accountIdOf } from './subject.ts';
 import type { Account, Store } from './types.ts';
 
 // The same tables as the SQLite store. Payloads are TEXT, not JSONB: oidc-provider keeps request
@@ -23,6 +25,7 @@ CREATE TABLE IF NOT EXISTS oidc (
   uid        TEXT,
   user_code  TEXT,
   client_id  TEXT,
+  account_id TEXT,
   expires_at TIMESTAMPTZ,
   consumed   BIGINT,
   created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
@@ -43,6 +46,7 @@ CREATE TABLE IF NOT EXISTS idp_settings (
 /** Any constant works as long as every replica uses the same one: it names "the IDP's migration". */
 const MIGRATION_LOCK = 4_171_952_381;
 const PURGE_BATCH = 1000;
+const PROBE_TIMEOUT_MS = 2000;
 const LIVE = '(expires_at IS NULL OR expires_at > now())';
 
 type Row = { payload: string; consumed: string | null };
@@ -82,7 +86,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     await migrate(pool, options.connectTimeoutMs ?? 15_000);
   } catch (err) {
     await pool.end().catch(() => {});
-    throw new Error(`cannot prepare the PostgreSQL database ${describe(url)}: ${(err as Error).message}`, { cause: err });
+    throw new StoreUnusableError(`cannot prepare the PostgreSQL database ${describe(url)}: ${(err as Error).message}`, { cause: err });
   }
 
   const query = async <R extends pg.QueryResultRow>(name: string, text: string, values: unknown[]) =>
@@ -95,10 +99,11 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         async upsert(id, payload, expiresIn) {
           await query(
             'upsert',
-            `INSERT INTO oidc (model, id, payload, grant_id, uid, user_code, client_id, expires_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8::float8 * interval '1 second', now())
+            `INSERT INTO oidc (model, id, payload, grant_id, uid, user_code, client_id, account_id, expires_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $9, now() + $8::float8 * interval '1 second', now())
              ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
-               user_code = excluded.user_code, client_id = excluded.client_id, expires_at = excluded.expires_at, consumed = NULL`,
+               user_code = excluded.user_code, client_id = excluded.client_id, account_id = excluded.account_id,
+               expires_at = excluded.expires_at, consumed = NULL`,
             [
               model,
               id,
@@ -108,6 +113,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
               payload.userCode ?? null,
               model === 'Client' ? null : (payload.clientId ?? null),
               typeof expiresIn === 'number' ? expiresIn : null,
+              model === 'Client' ? null : (accountIdOf(payload) ?? null),
             ],
           );
         },
@@ -181,7 +187,15 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       },
       async remove(username) {
         if (!storable(username)) return false;
-        return (await pool.query('DELETE FROM accounts WHERE username = $1', [username])).rowCount === 1;
+        // Offboarding is revocation: one statement (one transaction) removes the account and every
+        // session, grant, token and code of its subject, so nothing issued to it is honoured any longer.
+        const { rows } = await pool.query<{ deleted: number }>(
+          `WITH account AS (DELETE FROM accounts WHERE username = $1 RETURNING sub),
+                issued AS (DELETE FROM oidc WHERE account_id IN (SELECT sub FROM account))
+           SELECT count(*)::int AS deleted FROM account`,
+          [username],
+        );
+        return rows[0]!.deleted > 0;
       },
     },
     async purgeExpired() {
@@ -211,6 +225,22 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         return stored;
       },
     },
+    async probe() {
+      // A read of the main table and a transaction id (refused by a read-only server or session):
+      // no row is written. Bounded, so /healthz answers even while the server is unreachable.
+      const connecting = pool.connect();
+      const client = await withTimeout(connecting, PROBE_TIMEOUT_MS, 'no connection to PostgreSQL').catch((err: unknown) => {
+        connecting.then((late) => late.release(), () => {}); // a connection arriving after the timeout goes back to the pool
+        throw err;
+      });
+      try {
+        await withTimeout(client.query('SELECT (SELECT count(*) FROM (SELECT 1 FROM oidc LIMIT 1) t) AS read, txid_current() AS write'), PROBE_TIMEOUT_MS, 'PostgreSQL did not answer');
+        client.release();
+      } catch (err) {
+        client.release(err as Error); // a connection that timed out or failed is not reused
+        throw err;
+      }
+    },
     close: () => pool.end(),
   };
 }
@@ -222,6 +252,8 @@ async function migrate(pool: pg.Pool, connectTimeoutMs: number): Promise<void> {
     await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
     await client.query(SCHEMA);
+    await addAccountColumn(client);
+    await client.query('CREATE INDEX IF NOT EXISTS oidc_account ON oidc (account_id) WHERE account_id IS NOT NULL');
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
@@ -229,6 +261,23 @@ async function migrate(pool: pg.Pool, connectTimeoutMs: number): Promise<void> {
   } finally {
     client.release();
   }
+}
+
+/**
+ * Databases created before rows carried `account_id`: add the column, fill it from the payloads (in
+ * JavaScript: a payload may hold `\u0000`, which PostgreSQL's json operators refuse), and drop what
+ * accounts deleted back then left behind. Runs once, inside the migration's locked transaction.
+ */
+async function addAccountColumn(client: pg.PoolClient): Promise<void> {
+  const { rowCount } = await client.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'oidc' AND column_name = 'account_id'`);
+  if (rowCount) return;
+  await client.query('ALTER TABLE oidc ADD COLUMN account_id TEXT');
+  const { rows } = await client.query<{ model: string; id: string; payload: string }>(`SELECT model, id, payload FROM oidc WHERE model <> 'Client'`);
+  for (const row of rows) {
+    const accountId = accountIdOf(JSON.parse(row.payload) as AdapterPayload);
+    if (accountId) await client.query('UPDATE oidc SET account_id = $1 WHERE model = $2 AND id = $3', [accountId, row.model, row.id]);
+  }
+  await client.query('DELETE FROM oidc WHERE account_id IS NOT NULL AND account_id NOT IN (SELECT sub FROM accounts)');
 }
 
 /** Waits for a server that is starting (57P03) or not listening yet, as replicas starting beside it will. */
@@ -244,6 +293,12 @@ async function connect(pool: pg.Pool, timeoutMs: number): Promise<pg.PoolClient>
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
   }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${message} within ${ms} ms`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** host:port/database of a connection string, without its password. */

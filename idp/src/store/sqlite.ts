@@ -1,37 +1,8 @@
-import Database from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { openDatabaseFile } from './sqliteFile.ts';
+import { accountIdOf } from './subject.ts';
 import type { Account, Store } from './types.ts';
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS accounts (
-  username      TEXT PRIMARY KEY,
-  sub           TEXT NOT NULL UNIQUE,
-  password_hash TEXT NOT NULL,
-  name          TEXT,
-  email         TEXT,
-  created_at    INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS oidc (
-  model      TEXT NOT NULL,
-  id         TEXT NOT NULL,
-  payload    TEXT NOT NULL,
-  grant_id   TEXT,
-  uid        TEXT,
-  user_code  TEXT,
-  client_id  TEXT,
-  expires_at INTEGER,
-  created_at INTEGER NOT NULL,
-  PRIMARY KEY (model, id)
-);
-CREATE INDEX IF NOT EXISTS oidc_grant ON oidc (grant_id) WHERE grant_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS oidc_uid ON oidc (uid) WHERE uid IS NOT NULL;
-CREATE INDEX IF NOT EXISTS oidc_user_code ON oidc (user_code) WHERE user_code IS NOT NULL;
-CREATE INDEX IF NOT EXISTS oidc_client ON oidc (client_id) WHERE client_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS oidc_expires ON oidc (expires_at) WHERE expires_at IS NOT NULL;
-`;
 
 type Row = { payload: string; expires_at: number | null };
 /** What the read cache holds for a (model, id): the row as stored, or `null` when there is none. */
@@ -64,33 +35,14 @@ const toAccount = (row: AccountRow | undefined): Account | undefined =>
  * authenticating and a token being introspected then cost no query at all.
  */
 export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
-  if (file !== ':memory:') {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    // Created owner-only first: SQLite gives the -wal and -shm files the database file's mode.
-    closeSync(openSync(file, 'a', 0o600));
-  }
-  const db = new Database(file);
-  try {
-    // A restarting IDP may find its predecessor still closing the file: wait for it a little.
-    db.pragma('busy_timeout = 5000');
-    db.pragma('locking_mode = EXCLUSIVE');
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    // Takes the exclusive lock now rather than at the first write.
-    db.exec('BEGIN EXCLUSIVE; COMMIT');
-    db.exec(SCHEMA);
-  } catch (err) {
-    db.close();
-    if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
-    throw new Error(`${file} is in use by another process (is another IDP running on this data dir?)`, { cause: err });
-  }
+  const { db, stillInPlace } = openDatabaseFile(file);
 
   const seconds = () => Math.floor(now() / 1000);
   const stmt = {
-    upsert: db.prepare<unknown[]>(`INSERT INTO oidc (model, id, payload, grant_id, uid, user_code, client_id, expires_at, created_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    upsert: db.prepare<unknown[]>(`INSERT INTO oidc (model, id, payload, grant_id, uid, user_code, client_id, account_id, expires_at, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
-        user_code = excluded.user_code, client_id = excluded.client_id, expires_at = excluded.expires_at`),
+        user_code = excluded.user_code, client_id = excluded.client_id, account_id = excluded.account_id, expires_at = excluded.expires_at`),
     find: db.prepare<[string, string], Row>('SELECT payload, expires_at FROM oidc WHERE model = ? AND id = ?'),
     findByUid: db.prepare<[string, string], Row>('SELECT payload, expires_at FROM oidc WHERE model = ? AND uid = ?'),
     findByUserCode: db.prepare<[string, string], Row>('SELECT payload, expires_at FROM oidc WHERE model = ? AND user_code = ?'),
@@ -107,8 +59,11 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
     accountBySub: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE sub = ?'),
     accountByUsername: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE username = ?'),
     listAccounts: db.prepare<[], AccountRow>('SELECT * FROM accounts ORDER BY created_at, username'),
-    deleteAccount: db.prepare<[string]>('DELETE FROM accounts WHERE username = ?'),
+    deleteAccount: db.prepare<[string], { sub: string }>('DELETE FROM accounts WHERE username = ? RETURNING sub'),
+    deleteOfAccount: db.prepare<[string], { model: string; id: string }>('DELETE FROM oidc WHERE account_id = ? RETURNING model, id'),
     purge: db.prepare<[number]>('DELETE FROM oidc WHERE expires_at IS NOT NULL AND expires_at <= ?'),
+    probeWrite: db.prepare<[number]>('UPDATE idp_health SET checked_at = ? WHERE id = 1'),
+    probeRead: db.prepare<[], { checked_at: number }>('SELECT checked_at FROM idp_health WHERE id = 1'),
   };
 
   const live = (row: Row | null | undefined): AdapterPayload | undefined =>
@@ -158,6 +113,14 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
     if (changes) for (const row of stmt.deleteIssuedTo.all(clientId)) evict(row.model, row.id);
     return changes > 0;
   });
+  // Offboarding is revocation: the account and every session, grant, token and code of its subject
+  // go in one transaction, so nothing issued to it is honoured a moment longer.
+  const deleteAccount = db.transaction((username: string) => {
+    const deleted = stmt.deleteAccount.get(username);
+    if (!deleted) return false;
+    for (const row of stmt.deleteOfAccount.all(deleted.sub)) evict(row.model, row.id);
+    return true;
+  });
 
   return {
     adapter(model: string): Adapter {
@@ -165,7 +128,8 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
         async upsert(id, payload, expiresIn) {
           const row = { payload: JSON.stringify(payload), expires_at: typeof expiresIn === 'number' ? seconds() + expiresIn : null };
           const clientId = model === 'Client' ? null : (payload.clientId ?? null);
-          const params = [model, id, row.payload, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, clientId, row.expires_at, now()];
+          const accountId = model === 'Client' ? null : (accountIdOf(payload) ?? null);
+          const params = [model, id, row.payload, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, clientId, accountId, row.expires_at, now()];
           batch ??= newBatch();
           batch.rows.set(key(model, id), { row, params });
           return batch.done;
@@ -203,11 +167,20 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
       findBySub: async (sub) => toAccount(stmt.accountBySub.get(sub)),
       findByUsername: async (username) => toAccount(stmt.accountByUsername.get(username)),
       list: async () => stmt.listAccounts.all().map((row) => toAccount(row)!),
-      remove: async (username) => stmt.deleteAccount.run(username).changes === 1,
+      remove: after((username: string) => deleteAccount(username)),
     },
     purgeExpired: after(() => stmt.purge.run(seconds()).changes),
+    // One small write and its read-back through the same connection (a full disk, an I/O error, a
+    // file gone read-only all fail it), and the file on disk must still be the one open.
+    probe: after(() => {
+      stillInPlace();
+      const at = now();
+      stmt.probeWrite.run(at);
+      if (stmt.probeRead.get()?.checked_at !== at) throw new Error('the health row did not read back as written');
+    }),
     close: after(() => {
       db.close();
     }),
   };
 }
+

@@ -16,6 +16,8 @@ export type Store = {
   accounts: AccountStore;
   /** Deletes expired rows; returns how many. */
   purgeExpired(): Promise<number>;
+  /** Rejects unless the store can be read and written right now (a cheap round trip for /healthz). */
+  probe(): Promise<void>;
   /**
    * Present when several replicas share this store: the settings every replica must agree on
    * (signing keys, cookie keys) live here instead of in a replica's data dir.
@@ -39,6 +41,7 @@ export type AccountStore = {
   findBySub(sub: string): Promise<Account | undefined>;
   findByUsername(username: string): Promise<Account | undefined>;
   list(): Promise<Account[]>;
+  /** Removes the account and everything of its subject (sessions, grants, tokens, codes, interactions); false when there was none. */
   remove(username: string): Promise<boolean>;
 };
 

@@ -248,6 +248,33 @@ export function storeContract(name: string, open: () => Promise<StoreFixture>): 
         assert.deepEqual(await store.accounts.list(), [bob]);
         assert.equal(await store.accounts.findBySub('sub-alice'), undefined);
       });
+
+      test('remove deletes every session, grant, token, code and interaction of the subject at once, and nothing of anyone else', async () => {
+        await store.accounts.create(alice);
+        await store.accounts.create(bob);
+        const ofAlice: [string, string, AdapterPayload][] = [
+          ['Session', 's-a', { uid: 'u-a', accountId: 'sub-alice', authorizations: { web: { grantId: 'g-a' } } }],
+          ['Grant', 'g-a', { clientId: 'web', accountId: 'sub-alice' }],
+          ['AccessToken', 'at-a', { clientId: 'web', accountId: 'sub-alice', grantId: 'g-a' }],
+          ['RefreshToken', 'rt-a', { clientId: 'web', accountId: 'sub-alice', grantId: 'g-a' }],
+          ['AuthorizationCode', 'ac-a', { clientId: 'web', accountId: 'sub-alice', grantId: 'g-a' }],
+          ['Interaction', 'i-a', { uid: 'i-a', session: { uid: 'u-a', accountId: 'sub-alice' }, params: { client_id: 'web' } }],
+          ['Interaction', 'i-a2', { uid: 'i-a2', result: { login: { accountId: 'sub-alice' } }, params: { client_id: 'web' } }],
+        ];
+        const ofOthers: [string, string, AdapterPayload][] = [
+          ['Session', 's-b', { uid: 'u-b', accountId: 'sub-bob' }],
+          ['AccessToken', 'at-b', { clientId: 'web', accountId: 'sub-bob', grantId: 'g-b' }],
+          ['ClientCredentials', 'cc', token()],
+          ['Interaction', 'i-anon', { uid: 'i-anon', params: { client_id: 'web', state: 'sub-alice' } }],
+        ];
+        for (const [model, id, payload] of [...ofAlice, ...ofOthers]) await store.adapter(model).upsert(id, payload, 600);
+        for (const [model, id] of ofAlice) assert.ok(await store.adapter(model).find(id), `${model} ${id} is stored (and read once)`);
+        assert.equal(await store.accounts.remove('alice'), true);
+        for (const [model, id] of ofAlice) assert.equal(await store.adapter(model).find(id), undefined, `${model} ${id} is gone`);
+        assert.equal(await store.adapter('Session').findByUid('u-a'), undefined);
+        for (const [model, id, payload] of ofOthers) assert.deepEqual(await store.adapter(model).find(id), payload, `${model} ${id} is kept`);
+        assert.deepEqual(await store.accounts.list(), [bob]);
+      });
     });
 
     describe(`${name} store maintenance`, () => {

@@ -150,3 +150,35 @@ describe('postgres store, operations', () => {
     );
   });
 });
+
+test('a database from before account_id: its rows are attributed to their subjects, and what deleted accounts left behind is dropped', async () => {
+  const fresh = await server.createDatabase('before_account_id');
+  const old = new pg.Client({ connectionString: fresh });
+  await old.connect();
+  try {
+    await old.query(`CREATE TABLE accounts (username TEXT PRIMARY KEY, sub TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, name TEXT, email TEXT, created_at BIGINT NOT NULL);
+      CREATE TABLE oidc (model TEXT NOT NULL, id TEXT NOT NULL, payload TEXT NOT NULL, grant_id TEXT, uid TEXT, user_code TEXT, client_id TEXT,
+        expires_at TIMESTAMPTZ, consumed BIGINT, created_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (model, id));
+      INSERT INTO accounts VALUES ('alice', 'sub-alice', 'scrypt$x', NULL, NULL, 1);`);
+    const rows: [string, string, object][] = [
+      ['Session', 's-alice', { uid: 'u1', accountId: 'sub-alice' }],
+      ['Interaction', 'i-alice', { uid: 'i1', session: { accountId: 'sub-alice' }, params: { state: 'a\u0000b' } }],
+      ['AccessToken', 'at-gone', { clientId: 'web', accountId: 'sub-deleted-earlier' }],
+      ['ClientCredentials', 'cc', { clientId: 'web' }],
+    ];
+    for (const [model, id, payload] of rows) await old.query('INSERT INTO oidc (model, id, payload) VALUES ($1, $2, $3)', [model, id, JSON.stringify(payload)]);
+  } finally {
+    await old.end();
+  }
+  const store = await openPostgresStore(fresh, { poolSize: 2 });
+  try {
+    assert.equal(await store.adapter('AccessToken').find('at-gone'), undefined, 'the token of an account deleted before the upgrade is revoked');
+    assert.ok(await store.adapter('Interaction').find('i-alice'));
+    assert.equal(await store.accounts.remove('alice'), true);
+    assert.equal(await store.adapter('Session').find('s-alice'), undefined);
+    assert.equal(await store.adapter('Interaction').find('i-alice'), undefined);
+    assert.deepEqual(await store.adapter('ClientCredentials').find('cc'), { clientId: 'web' });
+  } finally {
+    await store.close();
+  }
+});

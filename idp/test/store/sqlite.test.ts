@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { storeContract } from './contract.ts';
 
@@ -66,6 +67,41 @@ test('upserts of one turn of the event loop are committed together, in order wit
   assert.equal(await tokens().find('t1'), undefined);
   assert.deepEqual(await tokens().find('t2'), { v: 2 });
   assert.deepEqual(await tokens().find('t3'), { v: 1 }, 'close committed the waiting batch');
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+// The schema before rows carried account_id; a file from then must gain it and revoke by subject too.
+const OLD_SCHEMA = `
+CREATE TABLE accounts (username TEXT PRIMARY KEY, sub TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, name TEXT, email TEXT, created_at INTEGER NOT NULL);
+CREATE TABLE oidc (model TEXT NOT NULL, id TEXT NOT NULL, payload TEXT NOT NULL, grant_id TEXT, uid TEXT, user_code TEXT, client_id TEXT,
+  expires_at INTEGER, created_at INTEGER NOT NULL, PRIMARY KEY (model, id));
+`;
+
+test('a file from before account_id: its rows are attributed to their subjects, and what deleted accounts left behind is dropped', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'idp-store-'));
+  const file = join(dir, 'idp.sqlite');
+  const old = new Database(file);
+  old.exec(OLD_SCHEMA);
+  old.prepare(`INSERT INTO accounts VALUES ('alice', 'sub-alice', 'scrypt$x', NULL, NULL, 1)`).run();
+  const row = old.prepare('INSERT INTO oidc (model, id, payload, grant_id, client_id, created_at) VALUES (?, ?, ?, ?, ?, 1)');
+  row.run('Session', 's-alice', JSON.stringify({ uid: 'u1', accountId: 'sub-alice' }), null, null);
+  row.run('AccessToken', 'at-alice', JSON.stringify({ clientId: 'web', accountId: 'sub-alice', grantId: 'g1', params: { state: 'a\u0000b' } }), 'g1', 'web');
+  row.run('AccessToken', 'at-gone', JSON.stringify({ clientId: 'web', accountId: 'sub-deleted-earlier', grantId: 'g2' }), 'g2', 'web');
+  row.run('ClientCredentials', 'cc', JSON.stringify({ clientId: 'web' }), null, 'web');
+  row.run('Client', 'web', JSON.stringify({ client_id: 'web' }), null, null);
+  old.close();
+
+  let store = openSqliteStore(file);
+  assert.equal(await store.adapter('AccessToken').find('at-gone'), undefined, 'the token of an account deleted before the upgrade is revoked');
+  assert.ok(await store.adapter('AccessToken').find('at-alice'));
+  await store.close();
+  store = openSqliteStore(file);
+  assert.equal(await store.accounts.remove('alice'), true);
+  assert.equal(await store.adapter('Session').find('s-alice'), undefined);
+  assert.equal(await store.adapter('AccessToken').find('at-alice'), undefined);
+  assert.deepEqual(await store.adapter('ClientCredentials').find('cc'), { clientId: 'web' });
+  assert.deepEqual(await store.adapter('Client').find('web'), { client_id: 'web' });
   await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
