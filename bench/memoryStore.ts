@@ -41,6 +41,8 @@ export function memoryStore(): Store {
       remove: async (username) => accounts.delete(username),
     },
     purgeExpired: async () => 0,
+    // Memory is always readable and writable: nothing to probe.
+    async probe() {},
     async close() {},
   };
 }
