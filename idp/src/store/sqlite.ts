@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
-import type { Account, Store } from './types.ts';
+import type { Account, Store, StoredResourceServer } from './types.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS accounts (
@@ -13,6 +13,11 @@ CREATE TABLE IF NOT EXISTS accounts (
   name          TEXT,
   email         TEXT,
   created_at    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS resource_servers (
+  identifier TEXT PRIMARY KEY,
+  payload    TEXT NOT NULL,
+  created_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS oidc (
   model      TEXT NOT NULL,
@@ -45,6 +50,10 @@ type AccountRow = { username: string; sub: string; password_hash: string; name: 
 
 const toAccount = (row: AccountRow | undefined): Account | undefined =>
   row && { sub: row.sub, username: row.username, passwordHash: row.password_hash, name: row.name, email: row.email, createdAt: row.created_at };
+
+// The row's created_at wins over the payload's: a replaced resource server keeps its first creation time.
+const toResourceServer = (row: { payload: string; created_at: number } | undefined): StoredResourceServer | undefined =>
+  row && { ...(JSON.parse(row.payload) as StoredResourceServer), created_at: row.created_at };
 
 /**
  * oidc-provider storage over one SQLite file: the embedded default for one IDP process. Every model
@@ -108,6 +117,11 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
     accountByUsername: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE username = ?'),
     listAccounts: db.prepare<[], AccountRow>('SELECT * FROM accounts ORDER BY created_at, username'),
     deleteAccount: db.prepare<[string]>('DELETE FROM accounts WHERE username = ?'),
+    createResourceServer: db.prepare<[string, string, number]>('INSERT INTO resource_servers (identifier, payload, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
+    replaceResourceServer: db.prepare<[string, string]>('UPDATE resource_servers SET payload = ? WHERE identifier = ?'),
+    findResourceServer: db.prepare<[string], { payload: string; created_at: number }>('SELECT payload, created_at FROM resource_servers WHERE identifier = ?'),
+    listResourceServers: db.prepare<[], { payload: string; created_at: number }>('SELECT payload, created_at FROM resource_servers ORDER BY created_at, identifier'),
+    deleteResourceServer: db.prepare<[string]>('DELETE FROM resource_servers WHERE identifier = ?'),
     purge: db.prepare<[number]>('DELETE FROM oidc WHERE expires_at IS NOT NULL AND expires_at <= ?'),
   };
 
@@ -204,6 +218,13 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
       findByUsername: async (username) => toAccount(stmt.accountByUsername.get(username)),
       list: async () => stmt.listAccounts.all().map((row) => toAccount(row)!),
       remove: async (username) => stmt.deleteAccount.run(username).changes === 1,
+    },
+    resourceServers: {
+      create: async (server) => stmt.createResourceServer.run(server.identifier, JSON.stringify(server), server.created_at).changes === 1,
+      replace: async (server) => stmt.replaceResourceServer.run(JSON.stringify(server), server.identifier).changes === 1,
+      find: async (identifier) => toResourceServer(stmt.findResourceServer.get(identifier)),
+      list: async () => stmt.listResourceServers.all().map((row) => toResourceServer(row)!),
+      remove: async (identifier) => stmt.deleteResourceServer.run(identifier).changes === 1,
     },
     purgeExpired: after(() => stmt.purge.run(seconds()).changes),
     close: after(() => {
