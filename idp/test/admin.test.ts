@@ -434,6 +434,12 @@ describe('GET /api/global/admin/openapi.json', () => {
     assert.deepEqual(statuses('/clients/{client_id}', 'get'), ['200', '401', '404', '405', '429']);
     assert.deepEqual(statuses('/clients/{client_id}', 'delete'), ['204', '401', '404', '405', '429']);
     assert.deepEqual(statuses('/clients/{client_id}/secret', 'post'), ['200', '401', '404', '405', '429']);
+    assert.deepEqual(statuses('/clients/{client_id}', 'put'), ['200', '400', '401', '404', '405', '429']);
+    assert.deepEqual(statuses('/resource-servers', 'post'), ['201', '400', '401', '405', '409', '429']);
+    assert.deepEqual(statuses('/resource-servers', 'get'), ['200', '401', '405', '429']);
+    assert.deepEqual(statuses('/resource-servers/{identifier}', 'get'), ['200', '401', '404', '405', '429']);
+    assert.deepEqual(statuses('/resource-servers/{identifier}', 'put'), ['200', '201', '400', '401', '405', '409', '429']);
+    assert.deepEqual(statuses('/resource-servers/{identifier}', 'delete'), ['204', '401', '404', '405', '429']);
     assert.deepEqual(statuses('/users', 'post'), ['201', '400', '401', '405', '409', '429']);
     assert.deepEqual(statuses('/users/{username}', 'delete'), ['204', '401', '404', '405', '429']);
     const user = await admin(idp, '/users', { method: 'POST', headers: json(idp.adminToken), body: JSON.stringify({ username: 'schema-user', password: 'correct horse' }) });
@@ -444,11 +450,13 @@ describe('GET /api/global/admin/openapi.json', () => {
     assert.deepEqual(Object.keys(created.body).sort(), Object.keys(doc.components.schemas.ClientWithSecret.properties).sort());
     const read = await adminRequest(idp, 'GET', '/clients/schema-check');
     assert.deepEqual(Object.keys(read.body).sort(), [...doc.components.schemas.Client.required].sort());
-    assert.deepEqual(Object.keys(doc.components.schemas.ClientRegistration.properties).sort(), ['grant_types', 'name', 'post_logout_redirect_uris', 'redirect_uris', 'scopes']);
+    assert.deepEqual(Object.keys(doc.components.schemas.ClientRegistration.properties).sort(), ['grant_types', 'introspects', 'managed_by', 'name', 'post_logout_redirect_uris', 'redirect_uris', 'scopes']);
     assert.deepEqual(Object.keys((await adminRequest(idp, 'GET', '/clients/nobody')).body).sort(), [...doc.components.schemas.Error.required].sort());
     const pattern = new RegExp(doc.components.schemas.ClientName.pattern);
     assert.ok(pattern.test('b'.repeat(100)) && !pattern.test('b'.repeat(101)) && !pattern.test('a b') && !pattern.test('.x'));
-    assert.deepEqual(doc.components.schemas.Scope.enum, ['openid', 'offline_access', 'profile', 'email', 'service.api']);
+    // Scopes are data (declared by resource servers): the schema describes their syntax, not a list.
+    const scope = new RegExp(doc.components.schemas.Scope.pattern);
+    assert.ok(['openid', 'service.api', 'billing.read'].every((s) => scope.test(s)) && !scope.test('a b') && !scope.test('a"b'));
     assert.deepEqual(doc.components.schemas.GrantType.enum, ['client_credentials', 'authorization_code', 'refresh_token']);
   });
 });
