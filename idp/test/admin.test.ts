@@ -414,8 +414,9 @@ describe('GET /api/global/admin/openapi.json', () => {
       .flatMap(([path, item]) => Object.keys(item).filter((k) => ['get', 'post', 'put', 'patch', 'delete'].includes(k)).map((m) => `${m.toUpperCase()} ${path}`))
       .sort();
     assert.deepEqual(operations, [
-      'DELETE /clients/{client_id}', 'DELETE /users/{username}', 'GET /clients', 'GET /clients/{client_id}', 'GET /openapi.json', 'GET /users',
-      'GET /users/{username}', 'POST /clients', 'POST /clients/{client_id}/secret', 'POST /users',
+      'DELETE /clients/{client_id}', 'DELETE /resource-servers/{identifier}', 'DELETE /users/{username}', 'GET /clients', 'GET /clients/{client_id}',
+      'GET /openapi.json', 'GET /resource-servers', 'GET /resource-servers/{identifier}', 'GET /users', 'GET /users/{username}', 'POST /clients',
+      'POST /clients/{client_id}/secret', 'POST /resource-servers', 'POST /users', 'PUT /clients/{client_id}', 'PUT /resource-servers/{identifier}',
     ]);
   });
 
