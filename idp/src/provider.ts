@@ -51,8 +51,9 @@ export function createProvider(config: IdpConfig, secrets: Secrets, store: Store
     },
     clientDefaults: { grant_types: ['client_credentials'], response_types: [], token_endpoint_auth_method: 'client_secret_basic' },
     ttl: {
-      AccessToken: config.accessTokenTtl,
-      ClientCredentials: config.clientCredentialsTtl,
+      // A resource server may set its tokens' lifetime (resourceIndicators.ts); these are the defaults.
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.accessTokenTtl,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.clientCredentialsTtl,
       RefreshToken: config.refreshTokenTtl,
       AuthorizationCode: 60,
       Grant: config.refreshTokenTtl,
