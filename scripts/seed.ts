@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Env } from '../lib/env.ts';
 import { basic } from '../lib/http.ts';
-import { checkReferences, OIDC_SCOPES, readSeedFile, SeedFileError, type SeedClient } from './seedFile.ts';
+import { checkReferences, OIDC_SCOPES, parseSeedFile, SeedFileError, type SeedClient } from './seedFile.ts';
 
 export { SeedFileError } from './seedFile.ts';
 
@@ -41,7 +41,7 @@ type StoredClient = Omit<SeedClient, 'name'> & { client_id: string; managed_by: 
 
 export async function seed(options: SeedOptions): Promise<SeedResult> {
   const log = options.log ?? ((line) => console.log(line));
-  const declaration = readSeedFile(options.file, options.env);
+  const { declaration, problems: fileProblems } = parseSeedFile(options.file, options.env);
   const admin = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${options.idpBase}/api/global/admin${path}`, {
       method,
@@ -73,7 +73,7 @@ export async function seed(options: SeedOptions): Promise<SeedResult> {
     if (inFile.has(server.identifier) || pruneServers.includes(server)) continue;
     for (const scope of server.scopes) elsewhere.set(scope, server.identifier);
   }
-  const problems = checkReferences(declaration, elsewhere);
+  const problems = [...fileProblems, ...checkReferences(declaration, elsewhere)];
   if (problems.length) throw new SeedFileError(options.file, problems);
 
   const result: SeedResult = { resourceServers: {}, clients: {}, users: {} };

@@ -81,8 +81,12 @@ const httpUrl = (value: string) => URL.canParse(value) && /^https?:$/.test(new U
 /** The environment variable that overrides a demo user's password: SEED_ALICE_PASSWORD for alice. */
 export const passwordVariable = (username: string) => `SEED_${username.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_PASSWORD`;
 
-/** Reads, validates and resolves a seed file on its own; seed.ts checks it against the IDP's state too. */
-export function readSeedFile(file: string, env: NodeJS.ProcessEnv): SeedDeclaration {
+/**
+ * Reads a seed file, validates it against the schema and resolves its variables. A file that fails
+ * the schema throws; problems found after that (unset variables) are returned, to be listed together
+ * with those of checkReferences.
+ */
+export function parseSeedFile(file: string, env: NodeJS.ProcessEnv): { declaration: SeedDeclaration; problems: string[] } {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
@@ -109,7 +113,16 @@ export function readSeedFile(file: string, env: NodeJS.ProcessEnv): SeedDeclarat
     })),
     users: (resolved.users ?? []).map((u) => ({ ...u, password: env[passwordVariable(u.username)] || u.password })),
   };
-  problems.push(...checkReferences(declaration));
+  return { declaration, problems };
+}
+
+/**
+ * A seed file checked completely, or a SeedFileError listing every problem. `elsewhere`: scope →
+ * identifier of the resource servers the IDP keeps beside the file's (created by hand).
+ */
+export function readSeedFile(file: string, env: NodeJS.ProcessEnv, elsewhere: ReadonlyMap<string, string> = new Map()): SeedDeclaration {
+  const { declaration, problems } = parseSeedFile(file, env);
+  problems.push(...checkReferences(declaration, elsewhere));
   if (problems.length) throw new SeedFileError(file, problems);
   return declaration;
 }
