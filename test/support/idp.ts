@@ -47,7 +47,8 @@ export async function startIdp(
       return startIdp({ dataDir, env, port: service.port, issuer });
     },
   };
-  if (options.serviceApi ?? options.dataDir === undefined) {
+  // Without a configured admin token (a generated one) there is nothing to declare it with.
+  if ((options.serviceApi ?? options.dataDir === undefined) && env.IDP_ADMIN_TOKEN) {
     await declareResourceServer(idp, { identifier: (env as Record<string, string>).SERVICE_API_AUDIENCE || SERVICE_API, scopes: ['service.api'] });
   }
   return idp;
