@@ -20,6 +20,7 @@ export function memoryStore(): Store {
   const clients = adapter('Client');
   const clientIds = new Map<string, AdapterPayload>();
   const accounts = new Map<string, Account>();
+  const resourceServers = new Map<string, Awaited<ReturnType<Store['resourceServers']['list']>>[number]>();
   return {
     adapter,
     async createClient(clientId, metadata) {
@@ -39,6 +40,17 @@ export function memoryStore(): Store {
       findByUsername: async (username) => accounts.get(username),
       list: async () => [...accounts.values()],
       remove: async (username) => accounts.delete(username),
+    },
+    resourceServers: {
+      create: async (server) => (resourceServers.has(server.identifier) ? false : (resourceServers.set(server.identifier, server), true)),
+      async replace(server) {
+        const existing = resourceServers.get(server.identifier);
+        if (existing) resourceServers.set(server.identifier, { ...server, created_at: existing.created_at });
+        return existing !== undefined;
+      },
+      find: async (identifier) => resourceServers.get(identifier),
+      list: async () => [...resourceServers.values()],
+      remove: async (identifier) => resourceServers.delete(identifier),
     },
     purgeExpired: async () => 0,
     // Memory is always readable and writable: nothing to probe.

@@ -91,11 +91,12 @@ try {
   });
   await waitForHealthy(`${idpBase}/healthz`, idp);
 
+  // The same seed file as `npm run seed` and compose's seed service; its ${VAR}s see this stack's URLs.
+  const seedEnv = { ...process.env, IDP_DATA_DIR: dataDir, SERVICE_API_AUDIENCE: audience, SOLUTRIX_PUBLIC_URL: solutrixUrl };
   await seed({
-    ...seedOptionsFromEnv({ ...process.env, IDP_DATA_DIR: dataDir }),
+    ...seedOptionsFromEnv(seedEnv),
     idpBase,
     credentialsDir,
-    solutrixUrl,
     log: (line) => console.log(`${'seed'.padEnd(12)}| ${line}`),
   });
 

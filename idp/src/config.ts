@@ -17,13 +17,22 @@ export type IdpConfig = Readonly<{
   databasePoolSize: number;
   /** Admin API bearer token; generated into the data dir when unset (required with PostgreSQL). */
   adminToken: string | undefined;
-  /** Client ids that may introspect any client's tokens; every other client only its own. */
+  /**
+   * Deprecated (IDP_INTROSPECTORS): client ids that may introspect every client's tokens. A client's
+   * `introspects` metadata replaces it: an introspector reads only its resource servers' tokens.
+   */
   introspectors: readonly string[];
   /** Clients whose users are not asked for consent (our own web app). */
   firstPartyClients: readonly string[];
-  /** `opaque` (default): tokens are random strings, checked by introspection. `jwt`: RFC 9068 at+jwt. */
+  /**
+   * The format of a resource server that names none (the seed's Service API, unless the seed file says
+   * otherwise). `opaque` (default): random strings, checked by introspection. `jwt`: RFC 9068 at+jwt.
+   */
   accessTokenFormat: 'opaque' | 'jwt';
-  /** The Service API's resource identifier (RFC 8707): the `aud` of its tokens. */
+  /**
+   * The stack's own Service API's resource identifier (RFC 8707): the resource a token request gets
+   * when it names none and asks for no resource server's scope, if a resource server is declared for it.
+   */
   serviceApiAudience: string;
   accessTokenTtl: number;
   clientCredentialsTtl: number;
@@ -54,7 +63,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IdpConfig {
     databaseUrl,
     databasePoolSize: env.integer('IDP_DATABASE_POOL_SIZE', 10, { min: 1, max: 1000 }),
     adminToken,
-    introspectors: env.list('IDP_INTROSPECTORS', 'service-introspector'),
+    introspectors: env.list('IDP_INTROSPECTORS', ''),
     firstPartyClients: env.list('IDP_FIRST_PARTY_CLIENTS', 'solutrix-web'),
     accessTokenFormat: env.oneOf('ACCESS_TOKEN_FORMAT', ['opaque', 'jwt'] as const, 'opaque'),
     serviceApiAudience: env.url('SERVICE_API_AUDIENCE', 'http://localhost:4001').href.replace(/\/$/, ''),

@@ -37,6 +37,9 @@ const purge = setInterval(() => {
 const server = createServer(app.callback());
 const port = await listen(server, config.port, config.host);
 if (secrets.adminTokenFile) log.info({ file: secrets.adminTokenFile }, 'admin token is in this file (IDP_ADMIN_TOKEN was not set)');
+if (config.introspectors.length) {
+  log.warn({ clients: config.introspectors }, 'IDP_INTROSPECTORS is deprecated: these clients may introspect every token; list resource servers in a client\'s "introspects" instead');
+}
 log.info({ port, issuer: config.issuer, store: config.databaseUrl ? 'postgres' : 'sqlite', dataDir: config.dataDir }, 'idp listening');
 exitOnSignal(server, log, async () => {
   clearInterval(purge);

@@ -2,19 +2,31 @@ import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'o
 import type { IdpConfig } from './config.ts';
 import type { Secrets } from './keys.ts';
 import { errorView, loggedOutView, logoutView, renderPage } from './interactions/views.ts';
+import { resourceIndicators } from './resourceIndicators.ts';
+import { OIDC_SCOPES } from './resourceServers.ts';
 import type { Store } from './store/types.ts';
 
-/** Scopes this IDP offers. `service.api` is the Service API's permission, for machines and users alike. */
-export const SCOPES = ['openid', 'offline_access', 'profile', 'email', 'service.api'] as const;
+/** Client metadata of ours, beside oidc-provider's: see admin/clients.ts. */
+const EXTRA_CLIENT_METADATA = ['resource_scopes', 'introspects', 'managed_by'];
 
 export function createProvider(config: IdpConfig, secrets: Secrets, store: Store): Provider {
+  // Deprecated (IDP_INTROSPECTORS): clients that may introspect every token; main.ts warns about it.
   const introspectors = new Set(config.introspectors);
 
   const configuration: Configuration = {
     adapter: store.adapter,
     jwks: secrets.jwks as Configuration['jwks'],
     cookies: { keys: secrets.cookieKeys },
-    scopes: [...SCOPES],
+    // Only the OIDC scopes are static; every other scope belongs to a resource server (the store's).
+    scopes: [...OIDC_SCOPES],
+    extraClientMetadata: {
+      properties: EXTRA_CLIENT_METADATA,
+      validator(_ctx, key, value) {
+        if (value === undefined) return;
+        const ok = key === 'managed_by' ? typeof value === 'string' : Array.isArray(value) && value.every((v) => typeof v === 'string');
+        if (!ok) throw new errors.InvalidClientMetadata(`${key} has the wrong type`);
+      },
+    },
     claims: { openid: ['sub'], profile: ['name', 'preferred_username'], email: ['email', 'email_verified'] },
     routes: { introspection: '/introspect', revocation: '/revoke', jwks: '/jwks.json' },
     pkce: { required: () => true },
@@ -39,8 +51,9 @@ export function createProvider(config: IdpConfig, secrets: Secrets, store: Store
     },
     clientDefaults: { grant_types: ['client_credentials'], response_types: [], token_endpoint_auth_method: 'client_secret_basic' },
     ttl: {
-      AccessToken: config.accessTokenTtl,
-      ClientCredentials: config.clientCredentialsTtl,
+      // A resource server may set its tokens' lifetime (resourceIndicators.ts); these are the defaults.
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.accessTokenTtl,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.clientCredentialsTtl,
       RefreshToken: config.refreshTokenTtl,
       AuthorizationCode: 60,
       Grant: config.refreshTokenTtl,
@@ -52,24 +65,7 @@ export function createProvider(config: IdpConfig, secrets: Secrets, store: Store
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       revocation: { enabled: true },
-      // RFC 8707: the Service API is the one resource server. In jwt mode every access token is bound
-      // to it (default resource) and is an RFC 9068 at+jwt signed with the IDP's keys; in opaque mode a
-      // client may still name it and gets an opaque token with that audience.
-      resourceIndicators: {
-        enabled: true,
-        defaultResource: () => (config.accessTokenFormat === 'jwt' ? config.serviceApiAudience : undefined),
-        useGrantedResource: () => true,
-        getResourceServerInfo(ctx, indicator) {
-          if (indicator !== config.serviceApiAudience) throw new errors.InvalidTarget(`unknown resource ${indicator}`);
-          return {
-            scope: 'service.api',
-            audience: config.serviceApiAudience,
-            accessTokenTTL: ctx.oidc.params?.grant_type === 'client_credentials' ? config.clientCredentialsTtl : config.accessTokenTtl,
-            accessTokenFormat: config.accessTokenFormat,
-            jwt: { sign: { alg: 'RS256' } },
-          };
-        },
-      },
+      resourceIndicators: resourceIndicators(config, store.resourceServers),
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
@@ -81,13 +77,17 @@ export function createProvider(config: IdpConfig, secrets: Secrets, store: Store
       },
       introspection: {
         enabled: true,
-        // RFC 7662 §4: only authorized callers learn about a token. The allow-listed resource servers may
-        // introspect any token; every other confidential client only its own. A token whose client was
-        // deleted is inactive (oidc-provider itself would answer 500 reading the missing client).
+        // RFC 7662 §4: only authorized callers learn about a token. A confidential client may introspect
+        // its own tokens, and a resource server's introspector (`introspects` in its metadata) the tokens
+        // whose audience is that resource server; anyone else sees `active: false`. A token whose client
+        // was deleted is inactive (oidc-provider itself would answer 500 reading the missing client).
         async allowedPolicy(ctx: KoaContextWithOIDC, caller, token) {
           if (caller.clientAuthMethod === 'none') return false;
-          if (token.clientId !== caller.clientId && !introspectors.has(caller.clientId)) return false;
-          return token.clientId === caller.clientId || (await ctx.oidc.provider.Client.find(token.clientId!)) !== undefined;
+          if (token.clientId === caller.clientId) return true;
+          const audiences = [(token as { aud?: string | string[] }).aud ?? []].flat();
+          const introspects = new Set((caller.metadata().introspects as string[] | undefined) ?? []);
+          if (!introspectors.has(caller.clientId) && !audiences.some((aud) => introspects.has(aud))) return false;
+          return (await ctx.oidc.provider.Client.find(token.clientId!)) !== undefined;
         },
       },
     },

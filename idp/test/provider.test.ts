@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { adminRequest, clientCredentialsToken, registerClient, startIdp, type RegisteredClient, type TestIdp } from '../../test/support/idp.ts';
+import { adminRequest, clientCredentialsToken, registerClient, SERVICE_API, startIdp, type RegisteredClient, type TestIdp } from '../../test/support/idp.ts';
 import { call, introspect, oauth, stableIntrospection } from './helpers.ts';
 
 let idp: TestIdp;
@@ -73,12 +73,13 @@ describe('client_credentials token issuance', () => {
     assert.equal(access_token.includes('.'), false, 'an opaque token, not a JWT');
   });
 
-  test('service-introspector sees the token active with client, scope, issuer and lifetime', async () => {
+  test('service-introspector sees the token active with client, scope, audience (the owning resource server), issuer and lifetime', async () => {
     const token = await issue(solutrix, 'service.api');
     const res = await introspect(idp, introspector, token);
     assert.equal(res.status, 200);
     assert.deepEqual(stableIntrospection(res.body), {
       active: true,
+      aud: SERVICE_API,
       client_id: 'solutrix-api',
       scope: 'service.api',
       iss: idp.issuer,
@@ -100,10 +101,11 @@ describe('client_credentials token issuance', () => {
     const res = await oauth(idp, '/token', empty, { grant_type: 'client_credentials', scope: 'service.api' });
     assert.equal(res.status, 400);
     assert.equal(res.body.error, 'invalid_scope');
-    // Without a scope parameter it gets a token that carries no scope at all.
+    // Without a scope parameter it gets a token that carries no scope at all, bound to the stack's own
+    // Service API (the default resource), which then answers 403 insufficient_scope.
     const token = await issue(empty);
     const seen = await introspect(idp, introspector, token);
-    assert.deepEqual(stableIntrospection(seen.body), { active: true, client_id: 'no-scopes', iss: idp.issuer, token_type: 'Bearer', exp: 'number', iat: 'number' });
+    assert.deepEqual(stableIntrospection(seen.body), { active: true, aud: SERVICE_API, client_id: 'no-scopes', iss: idp.issuer, token_type: 'Bearer', exp: 'number', iat: 'number' });
   });
 
   test('a wrong client secret at the token endpoint is 401 invalid_client', async () => {
@@ -133,7 +135,7 @@ describe('introspection allow-list', () => {
     const res = await introspect(idp, other, token);
     assert.equal(res.status, 200);
     assert.deepEqual(stableIntrospection(res.body), {
-      active: true, client_id: 'other-client', scope: 'service.api', iss: idp.issuer, token_type: 'Bearer', exp: 'number', iat: 'number',
+      active: true, aud: SERVICE_API, client_id: 'other-client', scope: 'service.api', iss: idp.issuer, token_type: 'Bearer', exp: 'number', iat: 'number',
     });
   });
 

@@ -6,16 +6,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { postForm, startIdp, type RegisteredClient, type TestIdp } from '../support/idp.ts';
 import { startService, type Service } from '../support/process.ts';
-import { secretFile, seed } from '../../scripts/seed.ts';
+import { DEFAULT_SEED_FILE, secretFile, seed } from '../../scripts/seed.ts';
 
 export type TokenFormat = 'opaque' | 'jwt';
 export const MODE: TokenFormat = process.env.ACCESS_TOKEN_FORMAT === 'jwt' ? 'jwt' : 'opaque';
 export const AUDIENCE = 'http://localhost:4001';
 
 export async function startSeededIdp(mode: TokenFormat = MODE): Promise<{ idp: TestIdp; credentialsDir: string; client: (id: string) => RegisteredClient }> {
-  const idp = await startIdp({ env: { ACCESS_TOKEN_FORMAT: mode, SERVICE_API_AUDIENCE: AUDIENCE } });
+  // The seed file declares the Service API's resource server and its introspector: no deprecated
+  // IDP_INTROSPECTORS, the per-client introspection policy is the one under test.
+  const idp = await startIdp({ env: { ACCESS_TOKEN_FORMAT: mode, SERVICE_API_AUDIENCE: AUDIENCE, IDP_INTROSPECTORS: '' }, serviceApi: false });
   const credentialsDir = mkdtempSync(join(tmpdir(), 'integration-credentials-'));
-  await seed({ idpBase: idp.origin, adminToken: idp.adminToken, credentialsDir, solutrixUrl: 'http://127.0.0.1:9', users: [], log: () => {} });
+  await seed({
+    idpBase: idp.origin,
+    adminToken: idp.adminToken,
+    credentialsDir,
+    file: DEFAULT_SEED_FILE,
+    env: { SERVICE_API_AUDIENCE: AUDIENCE, SOLUTRIX_PUBLIC_URL: 'http://127.0.0.1:9' },
+    log: () => {},
+  });
   const client = (id: string) => ({ client_id: id, client_secret: readFileSync(secretFile(credentialsDir, id), 'utf8').trim() });
   return { idp, credentialsDir, client };
 }

@@ -2,16 +2,16 @@ import { randomBytes } from 'node:crypto';
 import type Provider from 'oidc-provider';
 import type { AdapterPayload } from 'oidc-provider';
 import { HttpError, invalidClientMetadata, notFound } from '../errors.ts';
-import { SCOPES } from '../provider.ts';
-import type { Store } from '../store/types.ts';
+import { isOidcScope, isResourceIdentifier, OIDC_SCOPES, scopeOwners } from '../resourceServers.ts';
+import type { Store, StoredResourceServer } from '../store/types.ts';
 import { readJsonObject } from '../body.ts';
 import { routeTable } from '../routing.ts';
 
 /** The grant types a client may be registered for. */
 export const GRANT_TYPES = ['client_credentials', 'authorization_code', 'refresh_token'] as const;
 const OFFERED_GRANT_TYPES = new Set<string>(GRANT_TYPES);
-const OFFERED_SCOPES = new Set<string>(SCOPES);
-const FIELDS = new Set(['name', 'redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'scopes']);
+const FIELDS = new Set(['name', 'redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'scopes', 'introspects', 'managed_by']);
+const MANAGED_BY = /^[a-z0-9][a-z0-9-]{0,31}$/;
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,99}$/;
 
 export type ClientView = {
@@ -21,6 +21,10 @@ export type ClientView = {
   post_logout_redirect_uris: string[];
   grant_types: string[];
   scopes: string[];
+  /** Resource servers whose tokens this client may introspect (RFC 7662 §4), besides its own tokens. */
+  introspects: string[];
+  /** `"seed"` for clients the seed file declares (only those are pruned), else null. */
+  managed_by: string | null;
   token_endpoint_auth_method: string;
   client_id_issued_at: number;
 };
@@ -35,10 +39,24 @@ export function view(metadata: AdapterPayload): ClientView {
     redirect_uris: (metadata.redirect_uris as string[]) ?? [],
     post_logout_redirect_uris: (metadata.post_logout_redirect_uris as string[]) ?? [],
     grant_types: (metadata.grant_types as string[]) ?? [],
-    scopes: typeof metadata.scope === 'string' ? metadata.scope.split(' ') : [],
+    scopes: shownScopes([...(typeof metadata.scope === 'string' ? metadata.scope.split(' ') : []), ...((metadata.resource_scopes as string[]) ?? [])]),
+    introspects: (metadata.introspects as string[]) ?? [],
+    managed_by: (metadata.managed_by as string) ?? null,
     token_endpoint_auth_method: (metadata.token_endpoint_auth_method as string) ?? 'client_secret_basic',
     client_id_issued_at: metadata.client_id_issued_at as number,
   };
+}
+
+/**
+ * The scopes the admin API shows for a registration. A client without OIDC scopes is stored with
+ * `openid` (oidc-provider would otherwise allow it every OIDC scope); that placeholder is shown only
+ * when it is the client's one scope, as it grants no API permission.
+ */
+export function shownScopes(registered: readonly string[]): string[] {
+  const unique = [...new Set(registered)];
+  if (unique.length === 0) return ['openid'];
+  const oidc = unique.filter(isOidcScope);
+  return oidc.length === 1 && oidc[0] === 'openid' && unique.length > 1 ? unique.filter((scope) => scope !== 'openid') : unique;
 }
 
 function stringArray(body: Record<string, unknown>, field: string): string[] {
@@ -49,8 +67,14 @@ function stringArray(body: Record<string, unknown>, field: string): string[] {
   return [...new Set(value as string[])];
 }
 
-/** Turns the admin API's registration body (openapi.json) into oidc-provider client metadata, or a 400 that says why. */
-export function toMetadata(body: Record<string, unknown>, now: number): AdapterPayload {
+/**
+ * Turns the admin API's registration body (openapi.json) into oidc-provider client metadata, or a 400 that says why.
+ * OpenID Connect scopes go to oidc-provider's `scope`; resource servers' scopes to `resource_scopes`
+ * (oidc-provider checks `scope` against its static list, and leaves resource scopes to
+ * getResourceServerInfo, which grants a client only the ones listed here). A scope no resource server
+ * declares is refused: oidc-provider would drop it from every token silently.
+ */
+export function toMetadata(body: Record<string, unknown>, now: number, owners: ReadonlyMap<string, StoredResourceServer>): AdapterPayload {
   for (const key of Object.keys(body)) {
     if (!FIELDS.has(key)) throw invalidClientMetadata(`unknown field "${key}"; allowed: ${[...FIELDS].join(', ')}`);
   }
@@ -64,9 +88,22 @@ export function toMetadata(body: Record<string, unknown>, now: number): AdapterP
     if (!OFFERED_GRANT_TYPES.has(grant)) throw invalidClientMetadata(`unsupported grant type "${grant}"; allowed: ${GRANT_TYPES.join(', ')}`);
   }
   const scopes = stringArray(body, 'scopes');
-  for (const scope of scopes) {
-    if (!OFFERED_SCOPES.has(scope)) throw invalidClientMetadata(`scope "${scope}" is not offered by this IDP; offered: ${SCOPES.join(' ')}`);
+  scopes.forEach((scope, i) => {
+    if (!isOidcScope(scope) && !owners.has(scope)) {
+      throw invalidClientMetadata(`scopes[${i}]: "${scope}" is not declared by any resource server (nor an OpenID Connect scope: ${OIDC_SCOPES.join(' ')})`);
+    }
+  });
+  const declared = new Set([...owners.values()].map((server) => server.identifier));
+  const introspects = stringArray(body, 'introspects');
+  introspects.forEach((identifier, i) => {
+    if (!isResourceIdentifier(identifier) || !declared.has(identifier)) throw invalidClientMetadata(`introspects[${i}]: "${identifier}" is not a declared resource server`);
+  });
+  const managedBy = body.managed_by ?? null;
+  if (managedBy !== null && (typeof managedBy !== 'string' || !MANAGED_BY.test(managedBy))) {
+    throw invalidClientMetadata('managed_by must be 1-32 characters of a-z 0-9 - (or null)');
   }
+  const oidcScopes = scopes.filter(isOidcScope);
+  const resourceScopes = scopes.filter((scope) => !isOidcScope(scope));
   const redirectUris = stringArray(body, 'redirect_uris');
   return {
     client_id: name,
@@ -78,7 +115,10 @@ export function toMetadata(body: Record<string, unknown>, now: number): AdapterP
     post_logout_redirect_uris: stringArray(body, 'post_logout_redirect_uris'),
     // oidc-provider lets a client with no `scope` metadata ask for every scope: a client registered
     // with none may ask for `openid` only, which grants no API permission.
-    scope: scopes.length ? scopes.join(' ') : 'openid',
+    scope: oidcScopes.length ? oidcScopes.join(' ') : 'openid',
+    ...(resourceScopes.length ? { resource_scopes: resourceScopes } : {}),
+    ...(introspects.length ? { introspects } : {}),
+    ...(managedBy !== null ? { managed_by: managedBy } : {}),
     token_endpoint_auth_method: 'client_secret_basic',
   };
 }
@@ -92,7 +132,7 @@ function decoded(segment: string): string | undefined {
   }
 }
 
-/** `POST /clients`, `GET /clients`, `GET|DELETE /clients/:clientId`, `POST /clients/:clientId/secret`. */
+/** `POST /clients`, `GET /clients`, `GET|PUT|DELETE /clients/:clientId`, `POST /clients/:clientId/secret`. */
 export function clientRoutes(provider: Provider, store: Store, now = () => Math.floor(Date.now() / 1000)) {
   const stored = store.adapter('Client');
   // oidc-provider's own schema checks (redirect URI syntax, grant/response type coherence).
@@ -126,7 +166,7 @@ export function clientRoutes(provider: Provider, store: Store, now = () => Math.
       ctx.body = { clients: (await store.listClients()).map(view) };
     })
     .post('/clients', async (ctx) => {
-      const metadata = toMetadata(await readJsonObject(ctx), now());
+      const metadata = toMetadata(await readJsonObject(ctx), now(), await scopeOwners(store.resourceServers));
       const secret = newSecret();
       const client = { ...metadata, client_secret: secret };
       await validate(client);
@@ -139,6 +179,19 @@ export function clientRoutes(provider: Provider, store: Store, now = () => Math.
     })
     .get('/clients/:clientId', async (ctx) => {
       ctx.body = view(await find(ctx.params.clientId!));
+    })
+    // Replaces a client's metadata and keeps its secret, so a running service keeps authenticating (the
+    // seed applies a changed declaration this way). Tokens already issued keep their scopes.
+    .put('/clients/:clientId', async (ctx) => {
+      const clientId = ctx.params.clientId!;
+      const existing = await find(clientId);
+      const body = await readJsonObject(ctx);
+      if (body.name !== undefined && body.name !== clientId) throw invalidClientMetadata('name cannot change (it is the client_id); register a new client instead');
+      const metadata = toMetadata({ ...body, name: clientId }, existing.client_id_issued_at as number, await scopeOwners(store.resourceServers));
+      const client = { ...metadata, client_secret: existing.client_secret };
+      await validate(client);
+      await stored.upsert(clientId, client);
+      ctx.body = view(client);
     })
     .delete('/clients/:clientId', async (ctx) => {
       const { clientId } = ctx.params;

@@ -7,6 +7,7 @@ import { refuseOtherMethods, routeTable } from '../routing.ts';
 import type { Store } from '../store/types.ts';
 import { requireAdminToken } from './auth.ts';
 import { clientRoutes } from './clients.ts';
+import { resourceServerRoutes } from './resourceServers.ts';
 import { userRoutes } from './users.ts';
 
 export const ADMIN_PREFIX = '/api/global/admin';
@@ -31,6 +32,7 @@ export function adminApi(provider: Provider, store: Store, adminToken: string): 
     // Anything else, even an unknown path or a wrong method, is answered only to the admin.
     requireAdminToken(adminToken),
     clientRoutes(provider, store).prefix(ADMIN_PREFIX).routes(),
+    resourceServerRoutes(store).prefix(ADMIN_PREFIX).routes(),
     userRoutes(store).prefix(ADMIN_PREFIX).routes(),
     refuseOtherMethods,
     (ctx) => {

@@ -2,7 +2,7 @@ import type { Adapter, AdapterPayload } from 'oidc-provider';
 import pg from 'pg';
 import { StoreUnusableError } from './errors.ts';
 import { accountIdOf } from './subject.ts';
-import type { Account, Store } from './types.ts';
+import type { Account, Store, StoredResourceServer } from './types.ts';
 
 // The same tables as the SQLite store. Payloads are TEXT, not JSONB: oidc-provider keeps request
 // parameters (e.g. `state`) in Interaction payloads and JSONB rejects `\u0000`. Times are the
@@ -36,6 +36,11 @@ CREATE INDEX IF NOT EXISTS oidc_uid ON oidc (uid) WHERE uid IS NOT NULL;
 CREATE INDEX IF NOT EXISTS oidc_user_code ON oidc (user_code) WHERE user_code IS NOT NULL;
 CREATE INDEX IF NOT EXISTS oidc_client ON oidc (client_id) WHERE client_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS oidc_expires ON oidc (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS resource_servers (
+  identifier TEXT PRIMARY KEY,
+  payload    TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS idp_settings (
   name       TEXT PRIMARY KEY,
   value      TEXT NOT NULL,
@@ -60,6 +65,10 @@ const toPayload = (row: Row | undefined): AdapterPayload | undefined => {
   const payload = JSON.parse(row.payload) as AdapterPayload;
   return row.consumed === null ? payload : { ...payload, consumed: Number(row.consumed) };
 };
+
+// The row's created_at wins over the payload's: a replaced resource server keeps its first creation time.
+const toResourceServer = (row: { payload: string; created_at: string } | undefined): StoredResourceServer | undefined =>
+  row && { ...(JSON.parse(row.payload) as StoredResourceServer), created_at: Number(row.created_at) };
 
 // PostgreSQL TEXT cannot hold NUL: such a key was never stored, and asking for it must not be a 500.
 const storable = (key: string) => !key.includes('\0');
@@ -196,6 +205,33 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
           [username],
         );
         return rows[0]!.deleted > 0;
+      },
+    },
+    resourceServers: {
+      async create(server) {
+        const { rowCount } = await pool.query('INSERT INTO resource_servers (identifier, payload, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [
+          server.identifier,
+          JSON.stringify(server),
+          server.created_at,
+        ]);
+        return rowCount === 1;
+      },
+      async replace(server) {
+        const { rowCount } = await pool.query('UPDATE resource_servers SET payload = $2 WHERE identifier = $1', [server.identifier, JSON.stringify(server)]);
+        return rowCount === 1;
+      },
+      async find(identifier) {
+        if (!storable(identifier)) return undefined;
+        const { rows } = await query<{ payload: string; created_at: string }>('resource_server', 'SELECT payload, created_at FROM resource_servers WHERE identifier = $1', [identifier]);
+        return toResourceServer(rows[0]);
+      },
+      async list() {
+        const { rows } = await query<{ payload: string; created_at: string }>('resource_servers', 'SELECT payload, created_at FROM resource_servers ORDER BY created_at, identifier', []);
+        return rows.map((row) => toResourceServer(row)!);
+      },
+      async remove(identifier) {
+        if (!storable(identifier)) return false;
+        return (await pool.query('DELETE FROM resource_servers WHERE identifier = $1', [identifier])).rowCount === 1;
       },
     },
     async purgeExpired() {

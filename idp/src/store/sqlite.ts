@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { openDatabaseFile } from './sqliteFile.ts';
 import { accountIdOf } from './subject.ts';
-import type { Account, Store } from './types.ts';
+import type { Account, Store, StoredResourceServer } from './types.ts';
 
 type Row = { payload: string; expires_at: number | null };
 /** What the read cache holds for a (model, id): the row as stored, or `null` when there is none. */
@@ -16,6 +16,10 @@ type AccountRow = { username: string; sub: string; password_hash: string; name: 
 
 const toAccount = (row: AccountRow | undefined): Account | undefined =>
   row && { sub: row.sub, username: row.username, passwordHash: row.password_hash, name: row.name, email: row.email, createdAt: row.created_at };
+
+// The row's created_at wins over the payload's: a replaced resource server keeps its first creation time.
+const toResourceServer = (row: { payload: string; created_at: number } | undefined): StoredResourceServer | undefined =>
+  row && { ...(JSON.parse(row.payload) as StoredResourceServer), created_at: row.created_at };
 
 /**
  * oidc-provider storage over one SQLite file: the embedded default for one IDP process. Every model
@@ -61,6 +65,11 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
     listAccounts: db.prepare<[], AccountRow>('SELECT * FROM accounts ORDER BY created_at, username'),
     deleteAccount: db.prepare<[string], { sub: string }>('DELETE FROM accounts WHERE username = ? RETURNING sub'),
     deleteOfAccount: db.prepare<[string], { model: string; id: string }>('DELETE FROM oidc WHERE account_id = ? RETURNING model, id'),
+    createResourceServer: db.prepare<[string, string, number]>('INSERT INTO resource_servers (identifier, payload, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
+    replaceResourceServer: db.prepare<[string, string]>('UPDATE resource_servers SET payload = ? WHERE identifier = ?'),
+    findResourceServer: db.prepare<[string], { payload: string; created_at: number }>('SELECT payload, created_at FROM resource_servers WHERE identifier = ?'),
+    listResourceServers: db.prepare<[], { payload: string; created_at: number }>('SELECT payload, created_at FROM resource_servers ORDER BY created_at, identifier'),
+    deleteResourceServer: db.prepare<[string]>('DELETE FROM resource_servers WHERE identifier = ?'),
     purge: db.prepare<[number]>('DELETE FROM oidc WHERE expires_at IS NOT NULL AND expires_at <= ?'),
     probeWrite: db.prepare<[number]>('UPDATE idp_health SET checked_at = ? WHERE id = 1'),
     probeRead: db.prepare<[], { checked_at: number }>('SELECT checked_at FROM idp_health WHERE id = 1'),
@@ -168,6 +177,13 @@ export function openSqliteStore(file: string, { now = Date.now } = {}): Store {
       findByUsername: async (username) => toAccount(stmt.accountByUsername.get(username)),
       list: async () => stmt.listAccounts.all().map((row) => toAccount(row)!),
       remove: after((username: string) => deleteAccount(username)),
+    },
+    resourceServers: {
+      create: async (server) => stmt.createResourceServer.run(server.identifier, JSON.stringify(server), server.created_at).changes === 1,
+      replace: async (server) => stmt.replaceResourceServer.run(JSON.stringify(server), server.identifier).changes === 1,
+      find: async (identifier) => toResourceServer(stmt.findResourceServer.get(identifier)),
+      list: async () => stmt.listResourceServers.all().map((row) => toResourceServer(row)!),
+      remove: async (identifier) => stmt.deleteResourceServer.run(identifier).changes === 1,
     },
     purgeExpired: after(() => stmt.purge.run(seconds()).changes),
     // One small write and its read-back through the same connection (a full disk, an I/O error, a

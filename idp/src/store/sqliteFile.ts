@@ -14,6 +14,11 @@ CREATE TABLE IF NOT EXISTS accounts (
   email         TEXT,
   created_at    INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS resource_servers (
+  identifier TEXT PRIMARY KEY,
+  payload    TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS oidc (
   model      TEXT NOT NULL,
   id         TEXT NOT NULL,

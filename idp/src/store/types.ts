@@ -14,6 +14,8 @@ export type Store = {
   /** Removes the client and every artefact issued to it (tokens, codes, grants, sessions' grants). */
   deleteClient(clientId: string): Promise<boolean>;
   accounts: AccountStore;
+  /** RFC 8707 resource servers: the APIs tokens are issued for, with the scopes each one owns. */
+  resourceServers: ResourceServerStore;
   /** Deletes expired rows; returns how many. */
   purgeExpired(): Promise<number>;
   /** Rejects unless the store can be read and written right now (a cheap round trip for /healthz). */
@@ -49,4 +51,30 @@ export type AccountStore = {
 export type SettingsStore = {
   /** The stored value of `name`, or `create()`'s result stored now if there was none. */
   getOrCreate(name: string, create: () => Promise<string>): Promise<string>;
+};
+
+/** A resource server as stored; `null` format/TTL: the IDP's defaults (ACCESS_TOKEN_FORMAT, the TTL settings). */
+export type StoredResourceServer = {
+  identifier: string;
+  scopes: string[];
+  access_token_format: 'opaque' | 'jwt' | null;
+  access_token_ttl: number | null;
+  /** Who manages it: `"seed"` for those the seed file declares (only those are pruned), else null. */
+  managed_by: string | null;
+  created_at: number;
+};
+
+/**
+ * Read from the database on every call, never cached in a replica: a resource server created through
+ * one replica is in force at every other one at once.
+ */
+export type ResourceServerStore = {
+  /** Stores it unless its identifier is taken; false when it is. */
+  create(server: StoredResourceServer): Promise<boolean>;
+  /** Replaces an existing one (keeping its created_at); false when there is none. */
+  replace(server: StoredResourceServer): Promise<boolean>;
+  find(identifier: string): Promise<StoredResourceServer | undefined>;
+  /** Every resource server, oldest first. */
+  list(): Promise<StoredResourceServer[]>;
+  remove(identifier: string): Promise<boolean>;
 };

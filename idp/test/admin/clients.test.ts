@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { adminRequest, clientCredentialsToken, registerClient, startIdp, type RegisteredClient, type TestIdp } from '../../../test/support/idp.ts';
 import { GRANT_TYPES } from '../../src/admin/clients.ts';
-import { SCOPES } from '../../src/provider.ts';
 import { admin, bearer, introspect, json, oauth, undeclaredAdminStatuses } from '../helpers.ts';
 
 const openapi = JSON.parse(readFileSync(new URL('../../src/admin/openapi.json', import.meta.url), 'utf8'));
@@ -46,6 +45,8 @@ describe('POST /clients', () => {
       post_logout_redirect_uris: [],
       grant_types: ['client_credentials'],
       scopes: ['service.api'],
+      introspects: [],
+      managed_by: null,
       token_endpoint_auth_method: 'client_secret_basic',
     });
     tokens.push(await clientCredentialsToken(idp, res.body, 'service.api'));
@@ -63,7 +64,7 @@ describe('POST /clients', () => {
     assert.equal(res.status, 201, JSON.stringify(res.body));
     const { client_secret, client_id_issued_at, name, ...rest } = res.body;
     assert.equal(typeof client_id_issued_at, 'number');
-    assert.deepEqual({ name, ...rest }, { ...body, client_id: 'web.app_1~x', token_endpoint_auth_method: 'client_secret_basic' });
+    assert.deepEqual({ name, ...rest }, { ...body, client_id: 'web.app_1~x', introspects: [], managed_by: null, token_endpoint_auth_method: 'client_secret_basic' });
   });
 
   test('defaults: grant_types client_credentials; a client registered with no scopes is shown with openid only', async () => {
@@ -73,7 +74,7 @@ describe('POST /clients', () => {
       { ...res.body, client_secret: 'secret', client_id_issued_at: 0 },
       {
         client_id: 'minimal', client_secret: 'secret', name: 'minimal', redirect_uris: [], post_logout_redirect_uris: [],
-        grant_types: ['client_credentials'], scopes: ['openid'], token_endpoint_auth_method: 'client_secret_basic', client_id_issued_at: 0,
+        grant_types: ['client_credentials'], scopes: ['openid'], introspects: [], managed_by: null, token_endpoint_auth_method: 'client_secret_basic', client_id_issued_at: 0,
       },
     );
   });
@@ -96,7 +97,7 @@ describe('POST /clients', () => {
     ['an unknown grant type', { name: 'a', grant_types: ['password'] }, `unsupported grant type "password"; allowed: ${GRANT_TYPES.join(', ')}`],
     ['the implicit grant', { name: 'a', grant_types: ['implicit'], redirect_uris: ['https://a.example/cb'] }, /^unsupported grant type "implicit"/],
     ['empty grant_types', { name: 'a', grant_types: [] }, 'grant_types must not be empty'],
-    ['a scope not offered', { name: 'a', scopes: ['admin'] }, `scope "admin" is not offered by this IDP; offered: ${SCOPES.join(' ')}`],
+    ['a scope not offered', { name: 'a', scopes: ['admin'] }, 'scopes[0]: "admin" is not declared by any resource server (nor an OpenID Connect scope: openid offline_access profile email)'],
     ['a redirect URI that is not a URL', { name: 'a', grant_types: ['authorization_code'], redirect_uris: ['not a url'] }, 'redirect_uris must only contain valid uris'],
     ['a redirect URI with a fragment', { name: 'a', grant_types: ['authorization_code'], redirect_uris: ['https://a.example/cb#x'] }, 'redirect_uris must not contain fragments'],
     ['authorization_code without redirect_uris', { name: 'a', grant_types: ['authorization_code'] }, 'redirect_uris must contain members'],
@@ -112,7 +113,7 @@ describe('POST /clients', () => {
     ['grant_types with a number', { name: 'a', grant_types: [1] }, 'grant_types must be an array of strings'],
     ['redirect_uris as an object', { name: 'a', redirect_uris: {} }, 'redirect_uris must be an array of strings'],
     ['post_logout_redirect_uris with null', { name: 'a', post_logout_redirect_uris: [null] }, 'post_logout_redirect_uris must be an array of strings'],
-    ['an unknown field', { name: 'a', client_secret: 'mine' }, 'unknown field "client_secret"; allowed: name, redirect_uris, post_logout_redirect_uris, grant_types, scopes'],
+    ['an unknown field', { name: 'a', client_secret: 'mine' }, 'unknown field "client_secret"; allowed: name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, introspects, managed_by'],
   ];
   for (const [label, body, description] of invalidMetadata) {
     test(`${label} is 400 invalid_client_metadata`, async () => {
@@ -134,7 +135,7 @@ describe('POST /clients', () => {
     assert.equal(res.status, 400);
     assert.deepEqual(res.body, {
       error: 'invalid_client_metadata',
-      error_description: 'unknown field "__proto__"; allowed: name, redirect_uris, post_logout_redirect_uris, grant_types, scopes',
+      error_description: 'unknown field "__proto__"; allowed: name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, introspects, managed_by',
     });
     assert.equal((await adminRequest(idp, 'GET', '/clients/proto')).status, 404);
     assert.equal(({} as Record<string, unknown>).scope, undefined);
@@ -197,7 +198,7 @@ describe('reading clients', () => {
     assert.doesNotMatch(JSON.stringify(res.body), /"client_secret"/);
     for (const secret of secrets) assert.equal(JSON.stringify(res.body).includes(secret), false);
     for (const client of res.body.clients) {
-      assert.deepEqual(Object.keys(client).sort(), ['client_id', 'client_id_issued_at', 'grant_types', 'name', 'post_logout_redirect_uris', 'redirect_uris', 'scopes', 'token_endpoint_auth_method']);
+      assert.deepEqual(Object.keys(client).sort(), ['client_id', 'client_id_issued_at', 'grant_types', 'introspects', 'managed_by', 'name', 'post_logout_redirect_uris', 'redirect_uris', 'scopes', 'token_endpoint_auth_method']);
     }
   });
 
@@ -206,7 +207,7 @@ describe('reading clients', () => {
     assert.equal(res.status, 200);
     assert.deepEqual({ ...res.body, client_id_issued_at: typeof res.body.client_id_issued_at }, {
       client_id: 'solutrix-api', name: 'solutrix-api', redirect_uris: [], post_logout_redirect_uris: [], grant_types: ['client_credentials'],
-      scopes: ['service.api'], token_endpoint_auth_method: 'client_secret_basic', client_id_issued_at: 'number',
+      scopes: ['service.api'], introspects: [], managed_by: null, token_endpoint_auth_method: 'client_secret_basic', client_id_issued_at: 'number',
     });
   });
 

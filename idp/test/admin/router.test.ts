@@ -8,7 +8,8 @@ import { clientRoutes, GRANT_TYPES } from '../../src/admin/clients.ts';
 import { userRoutes } from '../../src/admin/users.ts';
 import { loadConfig } from '../../src/config.ts';
 import { loadSecrets } from '../../src/keys.ts';
-import { createProvider, SCOPES } from '../../src/provider.ts';
+import { createProvider } from '../../src/provider.ts';
+import { resourceServerRoutes } from '../../src/admin/resourceServers.ts';
 import { openStore } from '../../src/store/index.ts';
 import { admin, bearer, json, undeclaredAdminStatuses } from '../helpers.ts';
 
@@ -39,7 +40,7 @@ async function implementedOperations(): Promise<string[]> {
   const store = await openStore(config);
   try {
     const provider = createProvider(config, await loadSecrets(dataDir), store);
-    return [clientRoutes(provider, store), userRoutes(store)].flatMap((table) =>
+    return [clientRoutes(provider, store), userRoutes(store), resourceServerRoutes(store)].flatMap((table) =>
       table.stack.flatMap((layer) => layer.methods.filter((m) => m !== 'HEAD').map((m) => `${m} ${String(layer.path).replace(/:\w+/g, '{}')}`)),
     );
   } finally {
@@ -103,8 +104,10 @@ describe('wrong methods', () => {
   const cases: [string, string, string][] = [
     ['PUT', '/clients', 'GET, POST'],
     ['DELETE', '/clients', 'GET, POST'],
-    ['PATCH', '/clients/solutrix-api', 'GET, DELETE'],
-    ['POST', '/clients/solutrix-api', 'GET, DELETE'],
+    ['PATCH', '/clients/solutrix-api', 'GET, PUT, DELETE'],
+    ['POST', '/clients/solutrix-api', 'GET, PUT, DELETE'],
+    ['PATCH', '/resource-servers', 'GET, POST'],
+    ['POST', '/resource-servers/http%3A%2F%2Flocalhost%3A4001', 'GET, PUT, DELETE'],
     ['GET', '/clients/solutrix-api/secret', 'POST'],
     ['DELETE', '/clients/solutrix-api/secret', 'POST'],
     ['POST', '/openapi.json', 'GET'],
@@ -158,11 +161,13 @@ describe('GET /api/global/admin/openapi.json', () => {
     assert.deepEqual(Object.keys(created.body).sort(), Object.keys(doc.components.schemas.ClientWithSecret.properties).sort());
     const read = await adminRequest(idp, 'GET', '/clients/schema-check');
     assert.deepEqual(Object.keys(read.body).sort(), [...doc.components.schemas.Client.required].sort());
-    assert.deepEqual(Object.keys(doc.components.schemas.ClientRegistration.properties).sort(), ['grant_types', 'name', 'post_logout_redirect_uris', 'redirect_uris', 'scopes']);
+    assert.deepEqual(Object.keys(doc.components.schemas.ClientRegistration.properties).sort(), ['grant_types', 'introspects', 'managed_by', 'name', 'post_logout_redirect_uris', 'redirect_uris', 'scopes']);
     assert.deepEqual(Object.keys((await adminRequest(idp, 'GET', '/clients/nobody')).body).sort(), [...doc.components.schemas.Error.required].sort());
     const pattern = new RegExp(doc.components.schemas.ClientName.pattern);
     assert.ok(pattern.test('b'.repeat(100)) && !pattern.test('b'.repeat(101)) && !pattern.test('a b') && !pattern.test('.x'));
-    assert.deepEqual(doc.components.schemas.Scope.enum, [...SCOPES]);
+    // Scopes are data (declared by resource servers): the schema describes their syntax, not a list.
+    const scope = new RegExp(doc.components.schemas.Scope.pattern);
+    assert.ok(['openid', 'service.api', 'billing.read'].every((s) => scope.test(s)) && !scope.test('a b') && !scope.test('a"b'));
     assert.deepEqual(doc.components.schemas.GrantType.enum, [...GRANT_TYPES]);
   });
 });

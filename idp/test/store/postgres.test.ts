@@ -59,7 +59,7 @@ describe('postgres store, several replicas', () => {
       await client.connect();
       try {
         const { rows } = await client.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`);
-        assert.deepEqual(rows.map((r) => r.tablename), ['accounts', 'idp_settings', 'oidc']);
+        assert.deepEqual(rows.map((r) => r.tablename), ['accounts', 'idp_settings', 'oidc', 'resource_servers']);
       } finally {
         await client.end();
       }
