@@ -1,5 +1,5 @@
-import { isJwtShaped } from './jwt.ts';
 import type { Principal, TokenVerifier } from './principal.ts';
+import { isJwtShaped } from './tokenShape.ts';
 
 /**
  * One {@link TokenVerifier} for both token formats: JWT-shaped tokens (three base64url segments) go to

@@ -1,7 +1,8 @@
 import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { InvalidToken, TemporarilyUnavailable } from './errors.ts';
-import { assertTokenShape, type Principal, type TokenVerifier } from './principal.ts';
+import { principalFromClaims, type Principal, type TokenVerifier } from './principal.ts';
+import { assertTokenShape } from './tokenShape.ts';
 
 export type IntrospectionVerifierOptions = {
   /** The RFC 7662 endpoint, e.g. `http://localhost:4000/oauth/introspect`. */
@@ -57,7 +58,8 @@ type CacheEntry = { outcome: Outcome; expiresAtMs: number };
  * - An IDP failure rejects with `TemporarilyUnavailable` (503) and is not cached; results cached
  *   before the outage keep working until they expire.
  * - Requires `active: true`, `token_type: "Bearer"` (oidc-provider omits it for refresh tokens),
- *   a numeric unexpired `exp`, `iss` equal to `issuer`, and a `client_id`.
+ *   a numeric unexpired `exp`, `iss` equal to `issuer`, and a `client_id`; the principal is made as
+ *   for a JWT ({@link principalFromClaims}).
  *
  * @example
  * ```ts
@@ -139,19 +141,15 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
     if (typeof claims.token_type !== 'string' || claims.token_type.toLowerCase() !== 'bearer') {
       return { rejection: 'the token is not a bearer access token' };
     }
-    if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp)) return { rejection: 'the token has no expiry' };
-    if (claims.exp * 1000 <= now()) return { rejection: 'the token has expired' };
-    if (typeof claims.client_id !== 'string' || claims.client_id === '') return { rejection: 'the token has no client' };
-
-    const subject = typeof claims.sub === 'string' && claims.sub !== '' ? claims.sub : undefined;
-    const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
-    const principal: Principal = Object.freeze({
-      ...(subject === undefined ? {} : { subject }),
-      clientId: claims.client_id,
-      scopes: Object.freeze(scopes),
-      kind: subject === undefined ? 'machine' : 'user',
-      expiresAt: claims.exp,
-    });
+    let principal: Principal;
+    try {
+      principal = principalFromClaims(claims);
+    } catch (err) {
+      // Kept as an outcome, not thrown: rejections are cached and shared by waiting callers.
+      if (err instanceof InvalidToken) return { rejection: err.error_description };
+      throw err;
+    }
+    if (principal.expiresAt * 1000 <= now()) return { rejection: 'the token has expired' };
     return { principal };
   }
 

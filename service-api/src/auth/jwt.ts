@@ -11,18 +11,11 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import { InvalidToken, TemporarilyUnavailable } from './errors.ts';
-import { assertTokenShape, type Principal, type TokenVerifier } from './principal.ts';
+import { principalFromClaims, type Principal, type TokenVerifier } from './principal.ts';
+import { assertTokenShape, isJwtShaped } from './tokenShape.ts';
 
 /** Asymmetric algorithms only: `none` and HS* (a shared secret) are never accepted. */
 export const JWT_ALGORITHMS = Object.freeze(['RS256', 'PS256', 'ES256']);
-
-/** Three base64url segments (the signature may be empty, as in `alg: none`, so such tokens are judged here). */
-const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
-
-/** True for a JWS compact serialization; opaque tokens of oidc-provider never contain a dot. */
-export function isJwtShaped(token: string): boolean {
-  return JWT_SHAPE.test(token);
-}
 
 export type JwtVerifierOptions = {
   /** The IDP's JWKS, e.g. `http://localhost:4000/oauth/jwks.json`. */
@@ -175,29 +168,13 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
         if (err instanceof errors.JOSEError) throw new InvalidToken(describe(err));
         throw err;
       }
-      const principal = principalOf(payload);
+      // jose has checked exp, iss, aud and the signature; RFC 9068 §2.2 also requires client_id.
+      const principal = principalFromClaims(payload);
       const until = Math.min(principal.expiresAt * 1000, now() + principalCacheSeconds * 1000);
       if (until > now()) principals.set(key, { principal, until });
       return principal;
     },
   };
-}
-
-function principalOf(claims: JWTPayload): Principal {
-  const clientId = claims.client_id;
-  if (typeof clientId !== 'string' || clientId === '') throw new InvalidToken('the token has no client');
-  if (typeof claims.exp !== 'number') throw new InvalidToken('the token has no expiry');
-  // RFC 9068 §2.2: a client_credentials token carries sub = client_id; it is a machine, like an
-  // introspected token without sub, and gets the same principal (no subject).
-  const sub = typeof claims.sub === 'string' && claims.sub !== '' && claims.sub !== clientId ? claims.sub : undefined;
-  const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
-  return Object.freeze({
-    ...(sub === undefined ? {} : { subject: sub }),
-    clientId,
-    scopes: Object.freeze(scopes),
-    kind: sub === undefined ? 'machine' : 'user',
-    expiresAt: claims.exp,
-  });
 }
 
 /** A description safe for the wire: it names the failed check, never token content. */

@@ -6,7 +6,8 @@ import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type J
 import { Env } from '../../../lib/env.ts';
 import { createApp, createVerifier } from '../../src/app.ts';
 import { InvalidToken, TemporarilyUnavailable } from '../../src/auth/errors.ts';
-import { createJwtVerifier, isJwtShaped, type JwtVerifierOptions } from '../../src/auth/jwt.ts';
+import { createJwtVerifier, type JwtVerifierOptions } from '../../src/auth/jwt.ts';
+import { isJwtShaped } from '../../src/auth/tokenShape.ts';
 import { loadConfig } from '../../src/config.ts';
 import { serve } from '../support/http.ts';
 import { IntrospectionStub, STUB_CLIENT_SECRET, STUB_ISSUER } from '../support/introspectionStub.ts';
