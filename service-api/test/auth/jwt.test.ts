@@ -82,7 +82,6 @@ const isUnavailable = (err: unknown) => {
   assert.deepEqual(err.headers(), { 'Retry-After': '5' });
   return true;
 };
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 before(async () => {
   [idpKey, foreignKey] = await Promise.all([signingKey('idp-key-1'), signingKey('foreign-key')]);
@@ -261,27 +260,33 @@ describe('createJwtVerifier', () => {
       await assert.rejects(verifier().verify(await sign(idpKey, userClaims())), isUnavailable);
     });
 
-    it('refetches once on an unknown kid, and the cooldown limits further refetches', async () => {
-      const v = verifier({ cooldownSeconds: 0.3 });
+    it('refetches once on an unknown kid, and the cooldown limits further refetches', async (t) => {
+      // jose times its cooldown with Date.now(), so the test moves a mocked Date instead of sleeping.
+      t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
+      const v = verifier({ cooldownSeconds: 30 });
       await v.verify(await sign(idpKey, userClaims()));
       assert.equal(jwks.requests, 1);
 
-      // Published after our fetch: a rotation. Past the cooldown, its kid triggers exactly one refetch,
-      // however many requests carry it at once.
+      // Published after our fetch: a rotation. Within the cooldown its kid costs no request.
       const next = await signingKey('idp-key-2');
       jwks.keys = [idpKey.publicJwk, next.publicJwk];
-      await sleep(350);
+      t.mock.timers.tick(29_999);
+      await assert.rejects(v.verify(await sign(next, userClaims())), isInvalidToken('the token signature is not valid'));
+      assert.equal(jwks.requests, 1);
+
+      // Past the cooldown, the new kid triggers exactly one refetch, however many requests carry it at once.
+      t.mock.timers.tick(1);
       const tokens = await Promise.all(Array.from({ length: 20 }, () => sign(next, userClaims())));
-      const principals = await Promise.all(tokens.map((t) => v.verify(t)));
+      const principals = await Promise.all(tokens.map((token) => v.verify(token)));
       assert.ok(principals.every((p) => p.subject === 'alice-sub'));
       assert.equal(jwks.requests, 2);
 
-      // Within the cooldown an unknown kid costs no request.
+      // Within the next cooldown an unknown kid costs no request; once it has passed, one.
       for (let i = 0; i < 5; i += 1) {
         await assert.rejects(v.verify(await sign(foreignKey, userClaims())), isInvalidToken('the token signature is not valid'));
       }
       assert.equal(jwks.requests, 2);
-      await sleep(350);
+      t.mock.timers.tick(30_000);
       await assert.rejects(v.verify(await sign(foreignKey, userClaims())), isInvalidToken('the token signature is not valid'));
       assert.equal(jwks.requests, 3);
       assert.equal(v.stats.jwksFetches, 3);
