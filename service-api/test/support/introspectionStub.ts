@@ -34,9 +34,12 @@ export class IntrospectionStub {
     await close(this.server);
   }
 
-  /** Resolves once `n` calls have arrived. */
-  async waitForCalls(n: number): Promise<void> {
-    while (this.calls.length < n) await new Promise((resolve) => setImmediate(resolve));
+  /** Resolves once `n` calls have arrived; rejects if they have not after `turns` event-loop turns. */
+  async waitForCalls(n: number, turns = 100_000): Promise<void> {
+    for (let i = 0; this.calls.length < n; i += 1) {
+      if (i === turns) throw new Error(`${this.calls.length} of ${n} introspection calls after ${turns} event-loop turns`);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
