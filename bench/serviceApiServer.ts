@@ -35,7 +35,7 @@ function noAuthApp(): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(requestLog(log));
-  app.get('/healthz', health);
+  app.get('/healthz', health());
   const v1 = express.Router();
   v1.use((_req, res, next) => {
     res.locals.principal = PRINCIPAL;

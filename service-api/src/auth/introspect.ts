@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { InvalidToken, TemporarilyUnavailable } from './errors.ts';
+import { InvalidToken, TemporarilyUnavailable, type UnavailableCode } from './errors.ts';
 import { principalFromClaims, type Principal, type TokenVerifier } from './principal.ts';
 import { assertTokenShape } from './tokenShape.ts';
 
@@ -26,6 +26,11 @@ export type IntrospectionVerifierOptions = {
   now?: () => number;
   /** Default: the global fetch. */
   fetch?: typeof fetch;
+  /**
+   * Called when {@link IntrospectionVerifier.credentials} changes, e.g. to log a rejection of our client
+   * credentials once as the configuration error it is, instead of once per failed request.
+   */
+  onCredentialsChange?: (state: 'accepted' | 'rejected') => void;
 };
 
 /** Counters for tests and benchmarks. */
@@ -40,8 +45,17 @@ export type IntrospectionStats = {
   failures: number;
 };
 
+/** What the IDP last said about our client credentials; `unknown` until it first answered. */
+export type CredentialsState = 'unknown' | 'accepted' | 'rejected';
+
 export interface IntrospectionVerifier extends TokenVerifier {
   readonly stats: Readonly<IntrospectionStats>;
+  /**
+   * `rejected` once the IDP refused our client credentials (401 or `invalid_client`): every token then
+   * gets a 503, so report it as misconfiguration (`/healthz`), not as an outage. `accepted` again after
+   * the next answer that authenticated us.
+   */
+  readonly credentials: CredentialsState;
   /** Keys currently cached: SHA-256 digests (base64url) of tokens, never tokens. For diagnostics and tests. */
   cacheKeys(): string[];
 }
@@ -56,7 +70,9 @@ type CacheEntry = { outcome: Outcome; expiresAtMs: number };
  *   `negativeTtlSeconds`. Cache keys are SHA-256 digests, so a heap dump holds no tokens.
  * - Concurrent calls with the same uncached token share one introspection request.
  * - An IDP failure rejects with `TemporarilyUnavailable` (503) and is not cached; results cached
- *   before the outage keep working until they expire.
+ *   before the outage keep working until they expire. If the IDP refuses our own client credentials,
+ *   that error's `code` is `ERR_CLIENT_CREDENTIALS_REJECTED` and `credentials` turns `rejected`
+ *   (`onCredentialsChange` is told once): a configuration error to report, not an outage.
  * - Requires `active: true`, `token_type: "Bearer"` (oidc-provider omits it for refresh tokens),
  *   a numeric unexpired `exp`, `iss` equal to `issuer`, and a `client_id`; the principal is made as
  *   for a JWT ({@link principalFromClaims}).
@@ -68,8 +84,15 @@ type CacheEntry = { outcome: Outcome; expiresAtMs: number };
  *   clientId: 'service-introspector',
  *   clientSecret: process.env.INTROSPECTION_CLIENT_SECRET!,
  *   issuer: 'http://localhost:4000/oauth',
+ *   onCredentialsChange: (state) => {
+ *     if (state === 'rejected') log.error('configuration error: the IDP rejects INTROSPECTION_CLIENT_ID/_SECRET');
+ *   },
  * });
  * app.use('/v1', requireBearer(verifier, { realm: 'my-service' }));
+ * app.get('/healthz', (req, res) => {
+ *   if (verifier.credentials === 'rejected') res.status(503).json({ status: 'misconfigured' });
+ *   else res.json({ status: 'ok' });
+ * });
  * ```
  */
 export function createIntrospectionVerifier(options: IntrospectionVerifierOptions): IntrospectionVerifier {
@@ -84,6 +107,7 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
     retryAfterSeconds = 5,
     now = Date.now,
     fetch: fetchImpl = globalThis.fetch,
+    onCredentialsChange,
   } = options;
   const url = String(options.url);
   // RFC 6749 §2.3.1 wants id and secret form-encoded before Basic; percent-encoding (%20, never '+')
@@ -95,10 +119,18 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
   const cache = new LRUCache<string, CacheEntry>({ max: cacheMaxEntries });
   const inFlight = new Map<string, Promise<Outcome>>();
 
-  const unavailable = (reason: string, cause?: unknown) => {
+  let credentials: CredentialsState = 'unknown';
+  const credentialsAre = (state: 'accepted' | 'rejected') => {
+    if (credentials === state) return;
+    credentials = state;
+    onCredentialsChange?.(state);
+  };
+
+  const unavailable = (reason: string, { cause, code }: { cause?: unknown; code?: UnavailableCode } = {}) => {
     stats.failures += 1;
     return new TemporarilyUnavailable('the authorization server is unavailable', retryAfterSeconds, {
       cause: cause === undefined ? new Error(reason) : new Error(reason, { cause }),
+      code,
     });
   };
 
@@ -120,18 +152,28 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
       });
       body = await response.json().catch(() => undefined);
     } catch (err) {
-      throw unavailable('introspection request failed', err);
+      throw unavailable('introspection request failed', { cause: err });
     }
 
     const error = isObject(body) && typeof body.error === 'string' ? body.error : undefined;
-    // oidc-provider refuses JWT-shaped tokens this way: the token's fault, not the IDP's.
-    if (response.status === 400 && error === 'unsupported_token_type') return { rejection: 'the token is not valid' };
+    // RFC 6749 §5.2: a failed client authentication is invalid_client, with 401 when it was HTTP Basic.
+    if (response.status === 401 || error === 'invalid_client') {
+      credentialsAre('rejected');
+      throw unavailable(`introspection answered ${response.status}${error ? ` ${error}` : ''}`, { code: 'ERR_CLIENT_CREDENTIALS_REJECTED' });
+    }
+    // oidc-provider authenticates the client first, then refuses JWT-shaped tokens this way: the
+    // token's fault, not the IDP's.
+    if (response.status === 400 && error === 'unsupported_token_type') {
+      credentialsAre('accepted');
+      return { rejection: 'the token is not valid' };
+    }
     if (response.status !== 200) {
       throw unavailable(`introspection answered ${response.status}${error ? ` ${error}` : ''}`);
     }
     if (!isObject(body) || typeof body.active !== 'boolean') {
       throw unavailable('introspection response is not an RFC 7662 JSON object');
     }
+    credentialsAre('accepted');
     return judge(body);
   }
 
@@ -190,6 +232,9 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
 
   return {
     stats,
+    get credentials() {
+      return credentials;
+    },
     cacheKeys: () => [...cache.keys()],
     async verify(token: string): Promise<Principal> {
       assertTokenShape(token);

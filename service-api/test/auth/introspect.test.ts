@@ -48,6 +48,7 @@ after(async () => {
 });
 beforeEach(() => {
   clock = frozenClock();
+  stub.clientSecret = STUB_CLIENT_SECRET;
   stub.calls.length = 0;
   stub.tokens.clear();
   stub.mode = 'normal';
@@ -202,6 +203,42 @@ describe('createIntrospectionVerifier', () => {
     });
     await assert.rejects(v.verify('user-token'), isUnavailable);
     assert.equal(stub.calls.length, 2);
+  });
+
+  it('reports a refusal of our client credentials once per change, with its own error code', async () => {
+    const changes: string[] = [];
+    const v = verifier({ clientSecret: 'rotated-away', onCredentialsChange: (state) => changes.push(state) });
+    assert.equal(v.credentials, 'unknown');
+    for (const token of ['user-token', 'machine-token', 'user-token']) {
+      await assert.rejects(v.verify(token), (err: unknown) => {
+        isUnavailable(err);
+        assert.equal((err as TemporarilyUnavailable).code, 'ERR_CLIENT_CREDENTIALS_REJECTED');
+        return true;
+      });
+    }
+    assert.equal(v.credentials, 'rejected');
+    assert.deepEqual(changes, ['rejected']);
+
+    // An outage says nothing about our credentials.
+    stub.mode = 'error500';
+    await assert.rejects(v.verify('user-token'), (err: unknown) => (err as TemporarilyUnavailable).code === 'ERR_AUTHORIZATION_SERVER_UNAVAILABLE');
+    assert.equal(v.credentials, 'rejected');
+
+    // The IDP takes our secret again (say, a rotation was rolled back): one change back.
+    stub.mode = 'normal';
+    stub.clientSecret = 'rotated-away';
+    assert.equal((await v.verify('user-token')).subject, 'alice');
+    await assert.rejects(v.verify('unknown-token'), isInvalidToken('the token is not active'));
+    assert.equal(v.credentials, 'accepted');
+    assert.deepEqual(changes, ['rejected', 'accepted']);
+  });
+
+  it('counts an answer to a JWT-shaped token as an acceptance of our credentials', async () => {
+    const changes: string[] = [];
+    const v = verifier({ onCredentialsChange: (state) => changes.push(state) });
+    await assert.rejects(v.verify('aaa.bbb.ccc'), isInvalidToken('the token is not valid'));
+    assert.equal(v.credentials, 'accepted');
+    assert.deepEqual(changes, ['accepted']);
   });
 
   it('keeps serving a cached active token during an outage, until the cache entry expires', async () => {

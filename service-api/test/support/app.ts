@@ -93,6 +93,7 @@ export function useTestApp(): TestApp {
     stub.mode = 'normal';
     stub.gate = undefined;
     stub.tokens.clear();
+    stub.clientSecret = STUB_CLIENT_SECRET;
     lines.length = 0;
   });
   return app;

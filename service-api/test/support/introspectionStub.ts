@@ -18,6 +18,8 @@ export class IntrospectionStub {
   readonly calls: StubCall[] = [];
   readonly tokens = new Map<string, StubToken>();
   mode: StubMode = 'normal';
+  /** The client secret it accepts; change it to play a rotation at the IDP. */
+  clientSecret = STUB_CLIENT_SECRET;
   /** While set, answers wait for it (to hold a request in flight). */
   gate: Promise<void> | undefined;
   private readonly server: Server = createServer((req, res) => void this.handle(req, res));
@@ -56,7 +58,7 @@ export class IntrospectionStub {
       return;
     }
     if (req.method !== 'POST' || req.url !== '/oauth/introspect') return send(res, 404, { error: 'not_found' });
-    if (!authenticated(req.headers.authorization)) return send(res, 401, { error: 'invalid_client', error_description: 'client authentication failed' });
+    if (!authenticated(req.headers.authorization, this.clientSecret)) return send(res, 401, { error: 'invalid_client', error_description: 'client authentication failed' });
     const token = form.get('token');
     if (!token) return send(res, 400, { error: 'invalid_request', error_description: "missing required parameter 'token'" });
     if (token.split('.').length === 3) {
@@ -77,13 +79,13 @@ export class IntrospectionStub {
   }
 }
 
-function authenticated(header: string | undefined): boolean {
+function authenticated(header: string | undefined, clientSecret: string): boolean {
   const match = /^Basic (.+)$/.exec(header ?? '');
   if (!match?.[1]) return false;
   const [id, secret] = Buffer.from(match[1], 'base64').toString().split(':');
   if (id === undefined || secret === undefined) return false;
   const decode = (s: string) => decodeURIComponent(s.replace(/\+/g, ' '));
-  return decode(id) === STUB_CLIENT_ID && decode(secret) === STUB_CLIENT_SECRET;
+  return decode(id) === STUB_CLIENT_ID && decode(secret) === clientSecret;
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
