@@ -79,21 +79,24 @@ describe('service-api app', () => {
     assert.equal(app.stub.calls.length, 1);
   });
 
-  for (const [name, arrange] of [
-    ['answers 500', async () => void (app.stub.mode = 'error500')],
-    ['times out', async () => void (app.stub.mode = 'hang')],
+  for (const [name, mode] of [
+    ['answers 500', 'error500'],
+    ['times out', 'hang'],
   ] as const) {
     it(`answers 503 with Retry-After when the IDP ${name}, and retries on the next request`, async () => {
-      await arrange();
+      app.stub.mode = mode;
+      const served = await serve(createApp(loadConfig(stubEnv(app.stub, { INTROSPECTION_TIMEOUT_MS: '1000' })), { log: app.log, now: app.clock.now }));
       const t = app.token({ scope: 'service.api' });
       for (let attempt = 1; attempt <= 2; attempt++) {
-        const res = await app.get('/v1/whoami', { authorization: `Bearer ${t}` });
+        const fetched = await fetch(`${served.baseUrl}/v1/whoami`, { headers: { authorization: `Bearer ${t}` } });
+        const res = { status: fetched.status, headers: fetched.headers, body: (await fetched.json()) as unknown };
         assert.equal(res.status, 503);
         assert.equal(res.headers.get('retry-after'), '5');
         assert.equal(res.headers.get('www-authenticate'), null);
         assert.deepEqual(res.body, { error: 'temporarily_unavailable', error_description: 'the authorization server is unavailable' });
         assert.equal(app.stub.calls.length, attempt);
       }
+      await served.stop();
     });
   }
 

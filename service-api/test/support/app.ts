@@ -77,8 +77,9 @@ export function useTestApp(): TestApp {
   };
   before(async () => {
     await stub.start();
-    // Generous for a cold first fetch on a loaded machine; the timeout test waits for it twice.
-    app.config = loadConfig(stubEnv(stub, { INTROSPECTION_TIMEOUT_MS: '1000' }));
+    // Generous: on a loaded machine 100 held requests can take seconds to coalesce. The timeout test
+    // serves its own app with a short timeout.
+    app.config = loadConfig(stubEnv(stub, { INTROSPECTION_TIMEOUT_MS: '10000' }));
     app.verifier = createIntrospectionVerifier({ ...app.config.introspection!, now: clock.now });
     let baseUrl: string;
     ({ baseUrl, stop } = await serve(createApp(app.config, { verifier: app.verifier, log })));
