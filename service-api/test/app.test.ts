@@ -156,9 +156,9 @@ describe('the app by TOKEN_VERIFICATION', () => {
     stub.tokens.set('opaque-machine-token', { clientId: 'solutrix-api', scope: 'service.api', exp: nowSeconds() + 600 });
   });
 
-  async function appFor(mode: string) {
+  async function appFor(mode: string, extra: Record<string, string> = {}) {
     const config = loadConfig(
-      new Env({ TOKEN_VERIFICATION: mode, IDP_ISSUER: ISSUER, IDP_INTROSPECTION_URL: stub.url, INTROSPECTION_CLIENT_SECRET: STUB_CLIENT_SECRET, IDP_JWKS_URL: jwks.url }),
+      new Env({ TOKEN_VERIFICATION: mode, IDP_ISSUER: ISSUER, IDP_INTROSPECTION_URL: stub.url, INTROSPECTION_CLIENT_SECRET: STUB_CLIENT_SECRET, IDP_JWKS_URL: jwks.url, ...extra }),
     );
     const server = await serve(createApp(config, { verifier: createVerifier(config), log: silent }));
     const get = async (path: string, token: string) => {
@@ -222,4 +222,38 @@ describe('the app by TOKEN_VERIFICATION', () => {
       await app.stop();
     }
   });
+
+  const NOT_FOR_US = {
+    status: 401,
+    challenge: 'Bearer realm="service-api", error="invalid_token", error_description="the token is not meant for this service"',
+    retryAfter: null,
+    body: { error: 'invalid_token', error_description: 'the token is not meant for this service' },
+  };
+
+  for (const mode of ['auto', 'introspection', 'jwt'] as const) {
+    it(`${mode}: refuses a token meant for another service, or for none, with 401 invalid_token`, async () => {
+      stub.tokens.set('opaque-for-billing', { clientId: 'billing-worker', scope: 'service.api', exp: nowSeconds() + 600, aud: 'http://localhost:4002' });
+      stub.tokens.set('opaque-for-nobody', { clientId: 'solutrix-api', scope: 'service.api', exp: nowSeconds() + 600, aud: null });
+      const { aud: _aud, ...noAud } = machineClaims();
+      const app = await appFor(mode);
+      const migrating = await appFor(mode, { ACCEPT_TOKENS_WITHOUT_AUDIENCE: 'true' });
+      try {
+        if (mode !== 'jwt') {
+          assert.deepEqual(await app.get('/v1/reports', 'opaque-for-billing'), NOT_FOR_US);
+          assert.deepEqual(await app.get('/v1/reports', 'opaque-for-nobody'), NOT_FOR_US);
+          assert.equal((await app.get('/v1/reports', 'opaque-machine-token')).status, 200);
+          assert.deepEqual(await migrating.get('/v1/reports', 'opaque-for-billing'), NOT_FOR_US);
+          assert.equal((await migrating.get('/v1/reports', 'opaque-for-nobody')).status, 200);
+        }
+        if (mode !== 'introspection') {
+          assert.deepEqual(await app.get('/v1/reports', await sign(idpKey, { ...machineClaims(), aud: 'http://localhost:4002' })), NOT_FOR_US);
+          assert.deepEqual(await app.get('/v1/reports', await sign(idpKey, noAud)), NOT_FOR_US);
+          assert.deepEqual(await migrating.get('/v1/reports', await sign(idpKey, { ...machineClaims(), aud: 'http://localhost:4002' })), NOT_FOR_US);
+          assert.equal((await migrating.get('/v1/reports', await sign(idpKey, noAud))).status, 200);
+        }
+      } finally {
+        await Promise.all([app.stop(), migrating.stop()]);
+      }
+    });
+  }
 });

@@ -24,6 +24,8 @@ describe('loadConfig', () => {
         negativeTtlSeconds: 5,
         cacheMaxEntries: 10_000,
         retryAfterSeconds: 5,
+        audience: 'http://localhost:4001',
+        acceptTokensWithoutAudience: false,
       },
       jwt: {
         jwksUrl: 'http://localhost:4000/oauth/jwks.json',
@@ -34,6 +36,7 @@ describe('loadConfig', () => {
         principalCacheSeconds: 30,
         timeoutMs: 2000,
         retryAfterSeconds: 5,
+        acceptTokensWithoutAudience: false,
       },
     });
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.introspection) && Object.isFrozen(config.jwt));
@@ -91,8 +94,20 @@ describe('loadConfig', () => {
       principalCacheSeconds: 7,
       timeoutMs: 700,
       retryAfterSeconds: 5,
+      acceptTokensWithoutAudience: false,
     });
     assert.equal(loadConfig(new Env({ INTROSPECTION_CLIENT_SECRET: 'x', IDP_JWKS_URL: 'http://keys.example/jwks' })).jwt?.jwksUrl, 'http://keys.example/jwks');
+  });
+
+  it('gives both verifiers the audience of SERVICE_API_AUDIENCE and ACCEPT_TOKENS_WITHOUT_AUDIENCE', () => {
+    const config = loadConfig(new Env({ INTROSPECTION_CLIENT_SECRET: 'x', SERVICE_API_AUDIENCE: 'https://api.example', ACCEPT_TOKENS_WITHOUT_AUDIENCE: 'true' }));
+    assert.deepEqual(
+      [config.introspection?.audience, config.introspection?.acceptTokensWithoutAudience, config.jwt?.audience, config.jwt?.acceptTokensWithoutAudience],
+      ['https://api.example', true, 'https://api.example', true],
+    );
+    const introspectionOnly = loadConfig(new Env({ TOKEN_VERIFICATION: 'introspection', INTROSPECTION_CLIENT_SECRET: 'x' }));
+    assert.deepEqual([introspectionOnly.introspection?.audience, introspectionOnly.introspection?.acceptTokensWithoutAudience], ['http://localhost:4001', false]);
+    assert.equal(loadConfig(new Env({ INTROSPECTION_CLIENT_SECRET: 'x', ACCEPT_TOKENS_WITHOUT_AUDIENCE: 'false' })).jwt?.acceptTokensWithoutAudience, false);
   });
 
   it('TOKEN_VERIFICATION=jwt needs no introspection secret; =introspection configures no JWKS', () => {
@@ -108,6 +123,11 @@ describe('loadConfig', () => {
   it('fails naming the variable', () => {
     assert.throws(() => loadConfig(new Env({ TOKEN_VERIFICATION: 'local' })), /^TypeError: TOKEN_VERIFICATION must be one of auto, jwt, introspection/);
     assert.throws(() => loadConfig(new Env({ TOKEN_VERIFICATION: 'jwt', SERVICE_API_AUDIENCE: 'api' })), /^TypeError: SERVICE_API_AUDIENCE must be an absolute URL/);
+    assert.throws(
+      () => loadConfig(new Env({ TOKEN_VERIFICATION: 'introspection', INTROSPECTION_CLIENT_SECRET: 'x', SERVICE_API_AUDIENCE: 'api' })),
+      /^TypeError: SERVICE_API_AUDIENCE must be an absolute URL/,
+    );
+    assert.throws(() => loadConfig(new Env({ INTROSPECTION_CLIENT_SECRET: 'x', ACCEPT_TOKENS_WITHOUT_AUDIENCE: 'yes' })), /^TypeError: ACCEPT_TOKENS_WITHOUT_AUDIENCE must be one of true, false/);
     assert.throws(() => loadConfig(new Env({ TOKEN_VERIFICATION: 'jwt', JWKS_COOLDOWN: '-1' })), /^TypeError: JWKS_COOLDOWN must be an integer/);
     assert.throws(() => loadConfig(new Env({})), new TypeError('INTROSPECTION_CLIENT_SECRET or INTROSPECTION_CLIENT_SECRET_FILE must be set'));
     assert.throws(

@@ -10,7 +10,7 @@ import { isJwtShaped } from './tokenShape.ts';
  * ```ts
  * const verifier = createAutoVerifier({
  *   jwt: createJwtVerifier({ jwksUrl, issuer, audience: 'http://localhost:4001' }),
- *   introspection: createIntrospectionVerifier({ url, clientId, clientSecret, issuer }),
+ *   introspection: createIntrospectionVerifier({ url, clientId, clientSecret, issuer, audience: 'http://localhost:4001' }),
  * });
  * app.use('/v1', requireBearer(verifier));
  * ```

@@ -12,6 +12,13 @@ export type IntrospectionVerifierOptions = {
   clientSecret: string;
   /** Required value of `iss` in every active response. */
   issuer: string;
+  /**
+   * This resource server's identifier (RFC 8707), e.g. `http://localhost:4001`: the response's `aud`
+   * (a string or an array) must include it, so a token meant for another service is refused.
+   */
+  audience: string;
+  /** Accept a token whose response has no `aud` at all. For a migration only. Default false. */
+  acceptTokensWithoutAudience?: boolean;
   /** Per introspection call, response body included. Default 2000. */
   timeoutMs?: number;
   /** Upper bound on how long an active result is reused (it is never reused past `exp`). Default 30. */
@@ -74,7 +81,8 @@ type CacheEntry = { outcome: Outcome; expiresAtMs: number };
  *   that error's `code` is `ERR_CLIENT_CREDENTIALS_REJECTED` and `credentials` turns `rejected`
  *   (`onCredentialsChange` is told once): a configuration error to report, not an outage.
  * - Requires `active: true`, `token_type: "Bearer"` (oidc-provider omits it for refresh tokens),
- *   a numeric unexpired `exp`, `iss` equal to `issuer`, and a `client_id`; the principal is made as
+ *   a numeric unexpired `exp`, `iss` equal to `issuer`, an `aud` that includes `audience` (a token
+ *   without `aud` only with `acceptTokensWithoutAudience`), and a `client_id`; the principal is made as
  *   for a JWT ({@link principalFromClaims}).
  *
  * @example
@@ -84,6 +92,8 @@ type CacheEntry = { outcome: Outcome; expiresAtMs: number };
  *   clientId: 'service-introspector',
  *   clientSecret: process.env.INTROSPECTION_CLIENT_SECRET!,
  *   issuer: 'http://localhost:4000/oauth',
+ *   // This service's own identifier: tokens for any other service are refused (401).
+ *   audience: 'http://localhost:4001',
  *   onCredentialsChange: (state) => {
  *     if (state === 'rejected') log.error('configuration error: the IDP rejects INTROSPECTION_CLIENT_ID/_SECRET');
  *   },
@@ -100,6 +110,8 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
     clientId,
     clientSecret,
     issuer,
+    audience,
+    acceptTokensWithoutAudience = false,
     timeoutMs = 2000,
     cacheMaxTtlSeconds = 30,
     negativeTtlSeconds = 5,
@@ -180,6 +192,7 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
   function judge(claims: Record<string, unknown>): Outcome {
     if (claims.active !== true) return { rejection: 'the token is not active' };
     if (claims.iss !== issuer) return { rejection: 'the token was issued by another issuer' };
+    if (!meantFor(claims.aud, audience, acceptTokensWithoutAudience)) return { rejection: NOT_MEANT_FOR_US };
     if (typeof claims.token_type !== 'string' || claims.token_type.toLowerCase() !== 'bearer') {
       return { rejection: 'the token is not a bearer access token' };
     }
@@ -244,6 +257,15 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
       return outcome.principal;
     },
   };
+}
+
+/** The same words as the JWT verifier's, so a caller cannot tell the two modes apart by them. */
+const NOT_MEANT_FOR_US = 'the token is not meant for this service';
+
+/** RFC 7662 §2.2 / RFC 7519 §4.1.3: `aud` is one string or an array of strings, compared verbatim. */
+function meantFor(aud: unknown, audience: string, acceptWithoutAudience: boolean): boolean {
+  if (aud === undefined) return acceptWithoutAudience;
+  return typeof aud === 'string' ? aud === audience : Array.isArray(aud) && aud.includes(audience);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -22,8 +22,13 @@ export type JwtVerifierOptions = {
   jwksUrl: string | URL;
   /** Required value of `iss`, compared verbatim. */
   issuer: string;
-  /** Required value (or member) of `aud`: this resource server's identifier (RFC 8707). */
+  /**
+   * Required value (or member) of `aud`: this resource server's identifier (RFC 8707), so a token
+   * meant for another service is refused (jose's audience check).
+   */
   audience: string;
+  /** Accept a token without any `aud` claim (checked by every other rule). For a migration only. Default false. */
+  acceptTokensWithoutAudience?: boolean;
   /** Default {@link JWT_ALGORITHMS}. */
   algorithms?: readonly string[];
   /** Minimum time between two JWKS fetches caused by an unknown `kid`. Default 30. */
@@ -72,7 +77,8 @@ class JwksUnavailable extends Error {}
  *
  * - Signature with a key from `jwksUrl` (jose `createRemoteJWKSet`): keys are cached, refetched after
  *   `cacheMaxAgeSeconds`, and on an unknown `kid` at most once per `cooldownSeconds` (key rotation).
- * - Checks `typ: at+jwt`, an allow-listed asymmetric `alg`, `iss`, `aud`, `exp` (required), `nbf`,
+ * - Checks `typ: at+jwt`, an allow-listed asymmetric `alg`, `iss`, `aud` (must include `audience`;
+ *   none at all only with `acceptTokensWithoutAudience`), `exp` (required), `nbf`,
  *   and a `client_id` claim (RFC 9068 §2.2).
  * - Tokens that are not JWT-shaped are rejected (401) without any network call.
  * - JWKS unreachable, timing out or garbled → `TemporarilyUnavailable` (503), unless a key fetched
@@ -85,6 +91,7 @@ class JwksUnavailable extends Error {}
  * const verifier = createJwtVerifier({
  *   jwksUrl: 'http://localhost:4000/oauth/jwks.json',
  *   issuer: 'http://localhost:4000/oauth',
+ *   // This service's own identifier: tokens for any other service are refused (401).
  *   audience: 'http://localhost:4001',
  * });
  * app.use('/v1', requireBearer(verifier, { realm: 'my-service' }));
@@ -95,6 +102,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   const {
     issuer,
     audience,
+    acceptTokensWithoutAudience = false,
     algorithms = JWT_ALGORITHMS,
     cooldownSeconds = 30,
     cacheMaxAgeSeconds = 600,
@@ -141,7 +149,20 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     }
   };
 
-  const verifyOptions = { issuer, audience, algorithms: [...algorithms], typ: 'at+jwt', requiredClaims: ['exp'] };
+  const withoutAudience = { issuer, algorithms: [...algorithms], typ: 'at+jwt', requiredClaims: ['exp'] };
+  const verifyOptions = { ...withoutAudience, audience };
+
+  async function verified(token: string, currentDate: Date): Promise<JWTPayload> {
+    try {
+      return (await jwtVerify(token, getKey, { ...verifyOptions, currentDate })).payload;
+    } catch (err) {
+      // Migration only: a token with no `aud` at all is checked again by every rule but the audience.
+      if (acceptTokensWithoutAudience && err instanceof errors.JWTClaimValidationFailed && err.claim === 'aud' && err.reason === 'missing') {
+        return (await jwtVerify(token, getKey, { ...withoutAudience, currentDate })).payload;
+      }
+      throw err;
+    }
+  }
 
   return {
     stats,
@@ -160,7 +181,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
       stats.verifications += 1;
       let payload: JWTPayload;
       try {
-        ({ payload } = await jwtVerify(token, getKey, { ...verifyOptions, currentDate: new Date(now()) }));
+        payload = await verified(token, new Date(now()));
       } catch (err) {
         if (err instanceof JwksUnavailable) {
           throw new TemporarilyUnavailable('the authorization server is unavailable', retryAfterSeconds, { cause: err });
@@ -185,7 +206,7 @@ function describe(err: errors.JOSEError): string {
       case 'iss':
         return 'the token was issued by another issuer';
       case 'aud':
-        return 'the token is meant for another audience';
+        return 'the token is not meant for this service';
       case 'nbf':
         return 'the token is not yet valid';
       case 'typ':

@@ -7,6 +7,7 @@ import {
   closedPortUrl,
   frozenClock,
   IntrospectionStub,
+  STUB_AUDIENCE,
   STUB_CLIENT_ID,
   STUB_CLIENT_SECRET,
   STUB_ISSUER,
@@ -22,6 +23,7 @@ function verifier(overrides: Partial<IntrospectionVerifierOptions> = {}) {
     clientId: STUB_CLIENT_ID,
     clientSecret: STUB_CLIENT_SECRET,
     issuer: STUB_ISSUER,
+    audience: STUB_AUDIENCE,
     now: clock.now,
     ...overrides,
   });
@@ -150,6 +152,39 @@ describe('createIntrospectionVerifier', () => {
   it('rejects an active token from another issuer', async () => {
     stub.tokens.set('foreign', { clientId: 'web', exp: nowSeconds() + 600, iss: 'http://evil.test/oauth' });
     await assert.rejects(verifier().verify('foreign'), isInvalidToken('the token was issued by another issuer'));
+  });
+
+  describe('the audience', () => {
+    it('accepts an aud that is this service, alone or in an array', async () => {
+      stub.tokens.set('aud-string', { clientId: 'web', exp: nowSeconds() + 600, aud: STUB_AUDIENCE });
+      stub.tokens.set('aud-array', { clientId: 'web', exp: nowSeconds() + 600, aud: ['http://localhost:4002', STUB_AUDIENCE] });
+      assert.equal((await verifier().verify('aud-string')).clientId, 'web');
+      assert.equal((await verifier().verify('aud-array')).clientId, 'web');
+    });
+
+    it('rejects a token meant for another service: 401 "the token is not meant for this service"', async () => {
+      const cases: [string, string | string[]][] = [
+        ['other-service', 'http://localhost:4002'],
+        ['other-services', ['http://localhost:4002', 'http://localhost:4003']],
+        ['empty-array', []],
+        ['trailing-slash', `${STUB_AUDIENCE}/`],
+      ];
+      for (const [token, aud] of cases) stub.tokens.set(token, { clientId: 'web', exp: nowSeconds() + 600, aud });
+      const v = verifier();
+      for (const [token] of cases) await assert.rejects(v.verify(token), isInvalidToken('the token is not meant for this service'), token);
+      // Cached like any rejection: a second try costs no introspection.
+      await assert.rejects(v.verify('other-service'), isInvalidToken('the token is not meant for this service'));
+      assert.equal(stub.calls.length, cases.length);
+    });
+
+    it('rejects a token without any aud unless acceptTokensWithoutAudience', async () => {
+      stub.tokens.set('no-aud', { clientId: 'web', exp: nowSeconds() + 600, aud: null });
+      await assert.rejects(verifier().verify('no-aud'), isInvalidToken('the token is not meant for this service'));
+      const migrating = verifier({ acceptTokensWithoutAudience: true });
+      assert.deepEqual(await migrating.verify('no-aud'), { clientId: 'web', scopes: [], kind: 'machine', expiresAt: nowSeconds() + 600 });
+      stub.tokens.set('still-foreign', { clientId: 'web', exp: nowSeconds() + 600, aud: 'http://localhost:4002' });
+      await assert.rejects(migrating.verify('still-foreign'), isInvalidToken('the token is not meant for this service'));
+    });
   });
 
   it('rejects an active token whose exp has passed by our clock', async () => {

@@ -86,7 +86,9 @@ describe('createJwtVerifier', () => {
     const cases: [string, () => Promise<string>, string][] = [
       ['a JWT signed by a foreign key under the IDP key id', () => sign(foreignKey, userClaims(), { kid: idpKey.kid }), 'the token signature is not valid'],
       ['a JWT signed by a foreign key with its own kid', () => sign(foreignKey, userClaims()), 'the token signature is not valid'],
-      ['a wrong aud', () => sign(idpKey, { ...userClaims(), aud: 'http://localhost:9999' }), 'the token is meant for another audience'],
+      ['a wrong aud', () => sign(idpKey, { ...userClaims(), aud: 'http://localhost:9999' }), 'the token is not meant for this service'],
+      ['an aud array without this service', () => sign(idpKey, { ...userClaims(), aud: ['http://localhost:4002', 'http://localhost:4003'] }), 'the token is not meant for this service'],
+      ['no aud at all', () => sign(idpKey, { ...userClaims(), aud: undefined }), 'the token is not meant for this service'],
       ['a wrong iss', () => sign(idpKey, { ...userClaims(), iss: 'http://evil.example/oauth' }), 'the token was issued by another issuer'],
       ['an expired token', () => sign(idpKey, { ...userClaims(), exp: nowSeconds() - 1 }), 'the token has expired'],
       ['nbf in the future', () => sign(idpKey, { ...userClaims(), nbf: nowSeconds() + 120 }), 'the token is not yet valid'],
@@ -121,6 +123,23 @@ describe('createJwtVerifier', () => {
       await assert.rejects(v.verify(`${'a'.repeat(4097)}`), isInvalidToken('the token is too long'));
       assert.equal(jwks.requests, 0);
     });
+  });
+
+  it('accepts an aud array that includes this service', async () => {
+    const principal = await verifier().verify(await sign(idpKey, { ...userClaims(), aud: ['http://localhost:4002', AUDIENCE] }));
+    assert.equal(principal.subject, 'alice-sub');
+  });
+
+  it('accepts a token without any aud only with acceptTokensWithoutAudience, still checking every other rule', async () => {
+    const migrating = verifier({ acceptTokensWithoutAudience: true });
+    const { aud: _aud, ...noAud } = userClaims();
+    assert.equal((await migrating.verify(await sign(idpKey, noAud))).subject, 'alice-sub');
+    await assert.rejects(migrating.verify(await sign(idpKey, { ...noAud, exp: nowSeconds() - 1 })), isInvalidToken('the token has expired'));
+    await assert.rejects(migrating.verify(await sign(foreignKey, noAud)), isInvalidToken('the token signature is not valid'));
+    await assert.rejects(migrating.verify(await sign(idpKey, { ...noAud, iss: 'http://evil.example/oauth' })), isInvalidToken('the token was issued by another issuer'));
+    await assert.rejects(migrating.verify(await sign(idpKey, { ...noAud, client_id: undefined })), isInvalidToken('the token has no client'));
+    await assert.rejects(migrating.verify(await sign(idpKey, { ...userClaims(), aud: 'http://localhost:4002' })), isInvalidToken('the token is not meant for this service'));
+    await assert.rejects(migrating.verify(await sign(idpKey, { ...userClaims(), aud: [] })), isInvalidToken('the token is not meant for this service'));
   });
 
   it('refuses to be configured with none or HS* algorithms', () => {

@@ -4,8 +4,11 @@ import { close, listen } from '../../../lib/server.ts';
 export const STUB_ISSUER = 'http://idp.test/oauth';
 export const STUB_CLIENT_ID = 'service-introspector';
 export const STUB_CLIENT_SECRET = 's3cret: with+special&chars';
+/** The audience the stub's tokens carry unless told otherwise: the Service API's default identifier. */
+export const STUB_AUDIENCE = 'http://localhost:4001';
 
-export type StubToken = { clientId: string; scope?: string; sub?: string; exp: number; iss?: string; tokenType?: string };
+/** `aud`: default {@link STUB_AUDIENCE}; `null` leaves the member out, as for a token bound to no audience. */
+export type StubToken = { clientId: string; scope?: string; sub?: string; exp: number; iss?: string; tokenType?: string; aud?: string | string[] | null };
 export type StubMode = 'normal' | 'hang' | 'error500' | 'nonJson';
 export type StubCall = { authorization: string | undefined; contentType: string | undefined; form: URLSearchParams };
 
@@ -73,6 +76,7 @@ export class IntrospectionStub {
       exp: known.exp,
       iat: known.exp - 3600,
       iss: known.iss ?? STUB_ISSUER,
+      ...(known.aud === null ? {} : { aud: known.aud ?? STUB_AUDIENCE }),
       ...(known.scope ? { scope: known.scope } : {}),
       ...(known.tokenType === '' ? {} : { token_type: known.tokenType ?? 'Bearer' }),
     });
