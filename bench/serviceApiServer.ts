@@ -43,7 +43,7 @@ function noAuthApp(): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(requestLogAndHeaders(log, securityHeaders()));
-  app.get('/healthz', health);
+  app.get('/healthz', health());
   const v1 = express.Router();
   v1.use((_req, res, next) => {
     res.locals.principal = PRINCIPAL;

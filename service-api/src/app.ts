@@ -6,11 +6,12 @@ import { requestLogAndHeaders } from '../../lib/server.ts';
 import { requireBearer, requireScope } from './auth/bearer.ts';
 import { TemporarilyUnavailable } from './auth/errors.ts';
 import { createAutoVerifier } from './auth/dispatch.ts';
-import { createIntrospectionVerifier } from './auth/introspect.ts';
+import { createIntrospectionVerifier, type IntrospectionVerifierOptions } from './auth/introspect.ts';
 import { createJwtVerifier } from './auth/jwt.ts';
 import type { TokenVerifier } from './auth/principal.ts';
 import type { Config } from './config.ts';
 import { errorHandler, notFound } from './errorHandler.ts';
+import { introspectionCredentialsMonitor } from './introspectionCredentials.ts';
 import { health } from './routes/health.ts';
 import { listReports } from './routes/reports.ts';
 import { whoami } from './routes/whoami.ts';
@@ -26,21 +27,26 @@ export type AppDeps = {
 /** Builds the service's express app; it never listens (main.ts and tests do). */
 export function createApp(config: Config, deps: AppDeps = {}): Express {
   const log = deps.log ?? createLogger('service-api', config.logLevel);
-  const verifier = deps.verifier ?? createVerifier(config, deps.now ?? Date.now);
+  // Only the default verifier reports on our credentials; an injected one is the caller's business.
+  const credentials = config.introspection && introspectionCredentialsMonitor(log, config.introspection.clientId);
+  const verifier = deps.verifier ?? createVerifier(config, { now: deps.now, onCredentialsChange: credentials?.onCredentialsChange });
 
   const app = express();
   app.disable('x-powered-by');
   // JSON only, but a browser may still be sent here: the same defaults as every other service.
   app.use(requestLogAndHeaders(log, securityHeaders()));
 
-  app.get('/healthz', health);
+  app.get('/healthz', health(() => credentials?.misconfiguration()));
 
   const v1 = express.Router();
   v1.use(
     requireBearer(verifier, {
       realm: config.realm,
       onError: (err) => {
-        if (err instanceof TemporarilyUnavailable) log.warn({ err: err.cause }, 'token verification unavailable');
+        // A refusal of our credentials was logged once, as the configuration error it is.
+        if (err instanceof TemporarilyUnavailable && err.code !== 'ERR_CLIENT_CREDENTIALS_REJECTED') {
+          log.warn({ err: err.cause }, 'token verification unavailable');
+        }
       },
     }),
   );
@@ -55,9 +61,16 @@ export function createApp(config: Config, deps: AppDeps = {}): Express {
   return app;
 }
 
+export type VerifierOptions = {
+  /** Epoch ms. Default `Date.now`. */
+  now?: (() => number) | undefined;
+  /** See {@link IntrospectionVerifierOptions.onCredentialsChange}. */
+  onCredentialsChange?: ((state: 'accepted' | 'rejected') => void) | undefined;
+};
+
 /** The verifier `TOKEN_VERIFICATION` asks for: introspection, local JWT verification, or both (`auto`). */
-export function createVerifier(config: Config, now: () => number = Date.now): TokenVerifier {
-  const introspection = config.introspection && createIntrospectionVerifier({ ...config.introspection, now });
+export function createVerifier(config: Config, { now = Date.now, onCredentialsChange }: VerifierOptions = {}): TokenVerifier {
+  const introspection = config.introspection && createIntrospectionVerifier({ ...config.introspection, now, onCredentialsChange });
   const jwt = config.jwt && createJwtVerifier({ ...config.jwt, now });
   if (introspection !== undefined && jwt !== undefined) return createAutoVerifier({ jwt, introspection });
   const only = jwt ?? introspection;

@@ -26,6 +26,8 @@ export type Config = Readonly<{
         negativeTtlSeconds: number;
         cacheMaxEntries: number;
         retryAfterSeconds: number;
+        audience: string;
+        acceptTokensWithoutAudience: boolean;
       }>
     | undefined;
   /** Absent in `introspection` mode. */
@@ -39,6 +41,7 @@ export type Config = Readonly<{
         principalCacheSeconds: number;
         timeoutMs: number;
         retryAfterSeconds: number;
+        acceptTokensWithoutAudience: boolean;
       }>
     | undefined;
 }>;
@@ -49,6 +52,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const issuer = env.string('IDP_ISSUER', 'http://localhost:4000/oauth');
   env.url('IDP_ISSUER', issuer); // validates; the raw string is kept because `iss` is compared exactly
   const tokenVerification = env.oneOf('TOKEN_VERIFICATION', ['auto', 'jwt', 'introspection'] as const, 'auto');
+  // This service's resource identifier (RFC 8707): a token whose `aud` does not include it is refused,
+  // in both modes. Compared verbatim, so the raw string is kept once validated.
+  const audience = env.string('SERVICE_API_AUDIENCE', 'http://localhost:4001');
+  env.url('SERVICE_API_AUDIENCE', audience);
+  // Migration only: tokens issued before the IDP put `aud` on every token.
+  const acceptTokensWithoutAudience = env.oneOf('ACCEPT_TOKENS_WITHOUT_AUDIENCE', ['true', 'false'] as const, 'false') === 'true';
   const introspection =
     tokenVerification === 'jwt'
       ? undefined
@@ -62,6 +71,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
           negativeTtlSeconds: env.integer('INTROSPECTION_NEGATIVE_TTL', 5, { min: 0, max: 3600 }),
           cacheMaxEntries: env.integer('INTROSPECTION_CACHE_MAX_ENTRIES', 10_000, { min: 1, max: 10_000_000 }),
           retryAfterSeconds: 5,
+          audience,
+          acceptTokensWithoutAudience,
         });
   const jwt =
     tokenVerification === 'introspection'
@@ -69,16 +80,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       : Object.freeze({
           jwksUrl: env.url('IDP_JWKS_URL', `${issuer.replace(/\/+$/, '')}/jwks.json`).href,
           issuer,
-          // The resource indicator (RFC 8707) the IDP puts in `aud`; compared verbatim.
-          audience: env.string('SERVICE_API_AUDIENCE', 'http://localhost:4001'),
+          audience,
           cooldownSeconds: env.integer('JWKS_COOLDOWN', 30, { min: 0, max: 3600 }),
           cacheMaxAgeSeconds: env.integer('JWKS_CACHE_MAX_AGE', 600, { min: 0, max: 86_400 }),
           // How long a verified JWT's principal is reused without another signature check.
           principalCacheSeconds: env.integer('JWT_CACHE_MAX_TTL', 30, { min: 0, max: 3600 }),
           timeoutMs: env.integer('JWKS_TIMEOUT_MS', 2000, { min: 1, max: 60_000 }),
           retryAfterSeconds: 5,
+          acceptTokensWithoutAudience,
         });
-  if (jwt !== undefined) env.url('SERVICE_API_AUDIENCE', jwt.audience);
   return Object.freeze({
     port: env.port('PORT', 4001),
     host: env.optional('HOST'),

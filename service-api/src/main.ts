@@ -10,7 +10,7 @@ const log = createLogger('service-api', config.logLevel);
 const server = createServer(createApp(config, { log }));
 const port = await listen(server, config.port, config.host);
 log.info(
-  { port, tokenVerification: config.tokenVerification, introspection: config.introspection?.url, jwks: config.jwt?.jwksUrl, audience: config.jwt?.audience },
+  { port, tokenVerification: config.tokenVerification, introspection: config.introspection?.url, jwks: config.jwt?.jwksUrl, audience: (config.introspection ?? config.jwt)?.audience },
   'service-api listening',
 );
 exitOnSignal(server, log);

@@ -1,83 +1,23 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { createApp } from '../src/app.ts';
-import { createIntrospectionVerifier, type IntrospectionVerifier } from '../src/auth/introspect.ts';
-import { loadConfig, type Config } from '../src/config.ts';
+import { createApp, createVerifier } from '../src/app.ts';
+import { loadConfig } from '../src/config.ts';
 import { REPORTS } from '../src/routes/reports.ts';
-import { poll, waitFor } from '../../test/support/wait.ts';
-import { rawGet, rawRequest, serve } from './support/http.ts';
-import { closedPortUrl, frozenClock, IntrospectionStub, STUB_CLIENT_SECRET, STUB_ISSUER } from './support/introspectionStub.ts';
+import { stubEnv, useTestApp } from './support/app.ts';
+import { rawGet, serve } from './support/http.ts';
+import { closedPortUrl, IntrospectionStub, STUB_CLIENT_SECRET, STUB_ISSUER } from './support/introspectionStub.ts';
+import { JwksServer, machineClaims, sign, signingKey, userClaims, type SigningKey } from './support/jwks.ts';
 
-const stub = new IntrospectionStub();
-const clock = frozenClock();
-const exp = Math.floor(clock.now() / 1000) + 600;
-const logLines: string[] = [];
-const log = pino(
-  { level: 'debug' },
-  new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      logLines.push(chunk.toString());
-      done();
-    },
-  }),
-);
-
-let config: Config;
-let verifier: IntrospectionVerifier;
-let baseUrl = '';
-let stop: () => Promise<void>;
-
-before(async () => {
-  await stub.start();
-  config = loadConfig({
-    IDP_INTROSPECTION_URL: stub.url,
-    INTROSPECTION_CLIENT_SECRET: STUB_CLIENT_SECRET,
-    IDP_ISSUER: STUB_ISSUER,
-    // Generous for a cold first fetch on a loaded machine; the timeout test waits for it twice.
-    INTROSPECTION_TIMEOUT_MS: '1000',
-  });
-  verifier = createIntrospectionVerifier({ ...config.introspection!, now: clock.now });
-  ({ baseUrl, stop } = await serve(createApp(config, { verifier, log })));
-});
-after(async () => {
-  await stop();
-  await stub.stop();
-});
-beforeEach(() => {
-  stub.calls.length = 0;
-  stub.mode = 'normal';
-  stub.gate = undefined;
-  stub.tokens.clear();
-  logLines.length = 0;
-});
-
-// A fresh token per test keeps the shared verifier's cache out of the way.
-let counter = 0;
-function token(claims: { sub?: string; scope?: string; clientId?: string } = {}): string {
-  const value = `tok-${++counter}-${'x'.repeat(20)}`;
-  stub.tokens.set(value, { clientId: claims.clientId ?? 'solutrix-api', exp, ...claims });
-  return value;
-}
-
-async function get(path: string, headers: Record<string, string> = {}) {
-  const res = await fetch(`${baseUrl}${path}`, { headers });
-  return { status: res.status, headers: res.headers, body: (await res.json()) as unknown };
-}
+// The wiring of createApp: authentication in front of /v1, the IDP's failures, the verifier by
+// TOKEN_VERIFICATION. Each route, the error handler and the request log have their own test file.
 
 describe('service-api app', () => {
-  it('GET /healthz answers without a token and without calling the IDP', async () => {
-    const res = await get('/healthz');
-    assert.equal(res.status, 200);
-    assert.deepEqual(res.body, { status: 'ok' });
-    assert.equal(res.headers.get('x-powered-by'), null);
-    assert.equal(stub.calls.length, 0);
-  });
+  const app = useTestApp();
 
   it('every answer (health, 401, 404) carries the shared security headers', async () => {
     for (const path of ['/healthz', '/v1/whoami', '/nowhere']) {
-      const res = await fetch(`${baseUrl}${path}`);
+      const res = await fetch(`${app.baseUrl}${path}`);
       assert.deepEqual(
         {
           csp: res.headers.get('content-security-policy'),
@@ -92,53 +32,15 @@ describe('service-api app', () => {
     }
   });
 
-  it('answers unknown routes with a JSON 404', async () => {
-    const res = await get('/nope');
-    assert.equal(res.status, 404);
-    assert.deepEqual(res.body, { error: 'not_found' });
-  });
-
-  it('GET /v1/whoami returns the principal of a user token', async () => {
-    const t = token({ sub: 'alice', clientId: 'web', scope: 'openid profile' });
-    const res = await get('/v1/whoami', { authorization: `Bearer ${t}` });
-    assert.equal(res.status, 200);
-    assert.deepEqual(res.body, { subject: 'alice', clientId: 'web', scopes: ['openid', 'profile'], kind: 'user', expiresAt: exp });
-  });
-
-  it('GET /v1/whoami returns a machine principal with subject null', async () => {
-    const t = token({ scope: 'service.api' });
-    const res = await get('/v1/whoami', { authorization: `Bearer ${t}` });
-    assert.equal(res.status, 200);
-    assert.deepEqual(res.body, { subject: null, clientId: 'solutrix-api', scopes: ['service.api'], kind: 'machine', expiresAt: exp });
-  });
-
-  it('GET /v1/reports returns the reports to a token with service.api', async () => {
-    const res = await get('/v1/reports', { authorization: `Bearer ${token({ scope: 'service.api' })}` });
-    assert.equal(res.status, 200);
-    assert.deepEqual(res.body, { reports: REPORTS });
-    assert.equal(REPORTS[0]?.id, 'q3-revenue');
-  });
-
-  it('GET /v1/reports answers 403 insufficient_scope to a token without service.api', async () => {
-    const res = await get('/v1/reports', { authorization: `Bearer ${token({ sub: 'alice', scope: 'openid' })}` });
-    assert.equal(res.status, 403);
-    assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="service-api", error="insufficient_scope", scope="service.api"');
-    assert.deepEqual(res.body, {
-      error: 'insufficient_scope',
-      error_description: 'the token lacks the scope "service.api"',
-      scope: 'service.api',
-    });
-  });
-
   it('answers 401 with the realm challenge when the Authorization header is missing', async () => {
-    const res = await get('/v1/whoami');
+    const res = await app.get('/v1/whoami');
     assert.equal(res.status, 401);
     assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="service-api"');
     assert.deepEqual(res.body, { error: 'unauthorized', error_description: 'a bearer token is required' });
   });
 
   it('answers 400 invalid_request to a Basic header', async () => {
-    const res = await get('/v1/whoami', { authorization: 'Basic abc' });
+    const res = await app.get('/v1/whoami', { authorization: 'Basic abc' });
     assert.equal(res.status, 400);
     assert.equal(
       res.headers.get('www-authenticate'),
@@ -147,125 +49,227 @@ describe('service-api app', () => {
   });
 
   it('answers 400 invalid_request to repeated Authorization headers', async () => {
-    const t = token({ scope: 'service.api' });
-    const res = await rawGet(`${baseUrl}/v1/whoami`, { authorization: [`Bearer ${t}`, `Bearer ${t}`] });
+    const t = app.token({ scope: 'service.api' });
+    const res = await rawGet(`${app.baseUrl}/v1/whoami`, { authorization: [`Bearer ${t}`, `Bearer ${t}`] });
     assert.equal(res.status, 400);
     assert.deepEqual(JSON.parse(res.body), { error: 'invalid_request', error_description: 'repeated Authorization header' });
-    assert.equal(stub.calls.length, 0);
+    assert.equal(app.stub.calls.length, 0);
   });
 
   it('answers 401 invalid_token with WWW-Authenticate to an inactive token', async () => {
-    const res = await get('/v1/whoami', { authorization: 'Bearer not-issued-by-anyone' });
+    const res = await app.get('/v1/whoami', { authorization: 'Bearer not-issued-by-anyone' });
     assert.equal(res.status, 401);
     assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="service-api", error="invalid_token", error_description="the token is not active"');
     assert.deepEqual(res.body, { error: 'invalid_token', error_description: 'the token is not active' });
   });
 
   it('answers 401 invalid_token to a JWT-shaped token the IDP will not introspect', async () => {
-    const res = await get('/v1/whoami', { authorization: 'Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln' });
+    const res = await app.get('/v1/whoami', { authorization: 'Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln' });
     assert.equal(res.status, 401);
     assert.deepEqual(res.body, { error: 'invalid_token', error_description: 'the token is not valid' });
   });
 
   it('rejects a 10 kB token with 401 and no IDP call', async () => {
-    const res = await get('/v1/whoami', { authorization: `Bearer ${'a'.repeat(10_240)}` });
+    const res = await app.get('/v1/whoami', { authorization: `Bearer ${'a'.repeat(10_240)}` });
     assert.equal(res.status, 401);
     assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="service-api", error="invalid_token", error_description="the token is too long"');
     assert.deepEqual(res.body, { error: 'invalid_token', error_description: 'the token is too long' });
-    assert.equal(stub.calls.length, 0);
+    assert.equal(app.stub.calls.length, 0);
   });
 
   it('shares one introspection among 100 concurrent requests with one uncached token', async () => {
-    const t = token({ scope: 'service.api' });
+    const t = app.token({ scope: 'service.api' });
     let release!: () => void;
-    stub.gate = new Promise((resolve) => (release = resolve));
-    const coalescedBefore = verifier.stats.coalesced;
-    const responses = Array.from({ length: 100 }, () => get('/v1/whoami', { authorization: `Bearer ${t}` }));
-    await stub.waitForCalls(1);
+    app.stub.gate = new Promise((resolve) => (release = resolve));
+    const coalescedBefore = app.verifier.stats.coalesced;
+    const responses = Array.from({ length: 100 }, () => app.get('/v1/whoami', { authorization: `Bearer ${t}` }));
+    await app.stub.waitForCalls(1);
     // Hold the IDP's answer until every request has reached the verifier.
-    await waitFor(() => verifier.stats.coalesced - coalescedBefore >= 99, 10_000, 'every request at the verifier', { intervalMs: 0 });
+    for (let turn = 0; app.verifier.stats.coalesced - coalescedBefore < 99; turn += 1) {
+      assert.ok(turn < 100_000, 'every request reached the verifier');
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     release();
     const results = await Promise.all(responses);
     assert.deepEqual(new Set(results.map((r) => r.status)), new Set([200]));
-    assert.equal(stub.calls.length, 1);
+    assert.equal(app.stub.calls.length, 1);
   });
 
-  for (const [name, arrange] of [
-    ['answers 500', async () => void (stub.mode = 'error500')],
-    ['times out', async () => void (stub.mode = 'hang')],
+  for (const [name, mode] of [
+    ['answers 500', 'error500'],
+    ['times out', 'hang'],
   ] as const) {
     it(`answers 503 with Retry-After when the IDP ${name}, and retries on the next request`, async () => {
-      await arrange();
-      const t = token({ scope: 'service.api' });
+      app.stub.mode = mode;
+      const served = await serve(createApp(loadConfig(stubEnv(app.stub, { INTROSPECTION_TIMEOUT_MS: '1000' })), { log: app.log, now: app.clock.now }));
+      const t = app.token({ scope: 'service.api' });
       for (let attempt = 1; attempt <= 2; attempt++) {
-        const res = await get('/v1/whoami', { authorization: `Bearer ${t}` });
+        const fetched = await fetch(`${served.baseUrl}/v1/whoami`, { headers: { authorization: `Bearer ${t}` } });
+        const res = { status: fetched.status, headers: fetched.headers, body: (await fetched.json()) as unknown };
         assert.equal(res.status, 503);
         assert.equal(res.headers.get('retry-after'), '5');
         assert.equal(res.headers.get('www-authenticate'), null);
         assert.deepEqual(res.body, { error: 'temporarily_unavailable', error_description: 'the authorization server is unavailable' });
-        assert.equal(stub.calls.length, attempt);
+        assert.equal(app.stub.calls.length, attempt);
       }
+      await served.stop();
     });
   }
 
   it('answers 503 when the IDP refuses connections or rejects our client credentials', async () => {
-    for (const env of [{ IDP_INTROSPECTION_URL: await closedPortUrl() }, { INTROSPECTION_CLIENT_SECRET: 'wrong' }]) {
-      const cfg = loadConfig({ IDP_INTROSPECTION_URL: stub.url, INTROSPECTION_CLIENT_SECRET: STUB_CLIENT_SECRET, IDP_ISSUER: STUB_ISSUER, ...env });
-      const app = await serve(createApp(cfg, { log, now: clock.now }));
+    for (const env of [{ IDP_INTROSPECTION_URL: await closedPortUrl() }, { INTROSPECTION_CLIENT_SECRET: "wrong" }] as Record<string, string>[]) {
+      const cfg = loadConfig(stubEnv(app.stub, env));
+      const served = await serve(createApp(cfg, { log: app.log, now: app.clock.now }));
       try {
-        const res = await fetch(`${app.baseUrl}/v1/whoami`, { headers: { authorization: `Bearer ${token()}` } });
+        const res = await fetch(`${served.baseUrl}/v1/whoami`, { headers: { authorization: `Bearer ${app.token()}` } });
         assert.equal(res.status, 503);
         assert.equal(res.headers.get('retry-after'), '5');
         assert.deepEqual(await res.json(), { error: 'temporarily_unavailable', error_description: 'the authorization server is unavailable' });
       } finally {
-        await app.stop();
+        await served.stop();
       }
     }
   });
 
   it('keeps serving a cached token during an IDP outage', async () => {
-    const t = token({ scope: 'service.api' });
-    assert.equal((await get('/v1/reports', { authorization: `Bearer ${t}` })).status, 200);
-    stub.mode = 'error500';
-    const res = await get('/v1/reports', { authorization: `Bearer ${t}` });
+    const t = app.token({ scope: 'service.api' });
+    assert.equal((await app.get('/v1/reports', { authorization: `Bearer ${t}` })).status, 200);
+    app.stub.mode = 'error500';
+    const res = await app.get('/v1/reports', { authorization: `Bearer ${t}` });
     assert.equal(res.status, 200);
     assert.deepEqual(res.body, { reports: REPORTS });
-    assert.equal(stub.calls.length, 1);
+    assert.equal(app.stub.calls.length, 1);
+  });
+});
+
+describe('the app by TOKEN_VERIFICATION', () => {
+  const ISSUER = STUB_ISSUER;
+  const nowSeconds = () => Math.floor(Date.now() / 1000);
+  let idpKey: SigningKey;
+  let foreignKey: SigningKey;
+  let jwks: JwksServer;
+  before(async () => {
+    [idpKey, foreignKey] = await Promise.all([signingKey('idp-key-1'), signingKey('foreign-key')]);
+  });
+  beforeEach(async () => {
+    jwks = await new JwksServer().start();
+    jwks.keys = [idpKey.publicJwk];
+  });
+  afterEach(async () => {
+    await jwks.stop();
+  });
+  const stub = new IntrospectionStub();
+  const silent = pino({ level: 'silent' });
+  before(async () => {
+    await stub.start();
+  });
+  after(async () => {
+    await stub.stop();
+  });
+  beforeEach(() => {
+    stub.calls.length = 0;
+    stub.tokens.clear();
+    stub.tokens.set('opaque-machine-token', { clientId: 'solutrix-api', scope: 'service.api', exp: nowSeconds() + 600 });
   });
 
-  it('answers 400 invalid_request to a malformed JSON body', async () => {
-    const res = await rawRequest(`${baseUrl}/v1/whoami`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token()}`, 'content-type': 'application/json' },
-      body: '{"a":',
-    });
-    assert.equal(res.status, 400);
-    assert.deepEqual(JSON.parse(res.body), { error: 'invalid_request', error_description: 'the request could not be parsed' });
-  });
+  async function appFor(mode: string, extra: Record<string, string> = {}) {
+    const config = loadConfig(
+      ({ TOKEN_VERIFICATION: mode, IDP_ISSUER: ISSUER, IDP_INTROSPECTION_URL: stub.url, INTROSPECTION_CLIENT_SECRET: STUB_CLIENT_SECRET, IDP_JWKS_URL: jwks.url, ...extra }),
+    );
+    const server = await serve(createApp(config, { verifier: createVerifier(config), log: silent }));
+    const get = async (path: string, token: string) => {
+      const res = await fetch(`${server.baseUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
+      return { status: res.status, challenge: res.headers.get('www-authenticate'), retryAfter: res.headers.get('retry-after'), body: (await res.json()) as Record<string, unknown> };
+    };
+    return { get, stop: server.stop };
+  }
 
-  it('answers 500 server_error without internals when something unexpected fails', async () => {
-    const broken = { verify: async () => Promise.reject(new Error('db password is hunter2')) };
-    const app = await serve(createApp(config, { verifier: broken, log }));
+  it('auto: verifies JWTs locally and introspects opaque tokens', async () => {
+    const app = await appFor('auto');
     try {
-      const res = await fetch(`${app.baseUrl}/v1/whoami`, { headers: { authorization: 'Bearer whatever' } });
-      assert.equal(res.status, 500);
-      assert.equal(await res.text(), '{"error":"server_error"}');
+      const jwt = await app.get('/v1/reports', await sign(idpKey, machineClaims()));
+      assert.equal(jwt.status, 200);
+      assert.equal(stub.calls.length, 0);
+      const whoami = await app.get('/v1/whoami', 'opaque-machine-token');
+      assert.equal(whoami.status, 200);
+      assert.deepEqual({ ...whoami.body, expiresAt: 0 }, { subject: null, clientId: 'solutrix-api', scopes: ['service.api'], kind: 'machine', expiresAt: 0 });
+      assert.equal(stub.calls.length, 1);
+      assert.equal(jwks.requests, 1);
+
+      const noScope = await app.get('/v1/reports', await sign(idpKey, { ...userClaims(), scope: 'openid' }));
+      assert.equal(noScope.status, 403);
+      assert.equal(noScope.challenge, 'Bearer realm="service-api", error="insufficient_scope", scope="service.api"');
+
+      const foreign = await app.get('/v1/whoami', await sign(foreignKey, userClaims()));
+      assert.equal(foreign.status, 401);
+      assert.equal(foreign.challenge, 'Bearer realm="service-api", error="invalid_token", error_description="the token signature is not valid"');
+      assert.deepEqual(foreign.body, { error: 'invalid_token', error_description: 'the token signature is not valid' });
+      assert.equal(stub.calls.length, 1, 'a rejected JWT is never introspected');
     } finally {
       await app.stop();
     }
   });
 
-  it('logs one line per request with method, path without query, status and latency, and never the token', async () => {
-    const t = token({ scope: 'service.api' });
-    await get(`/v1/reports?access_token=${t}`, { authorization: `Bearer ${t}` });
-    // The line is written on the server's 'close', which can trail the client's read of the body.
-    await poll(() => logLines.some((l) => l.includes('"msg":"request"')), Boolean, { timeoutMs: 2000, intervalMs: 0 });
-    const requests = logLines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((l) => l.msg === 'request');
-    assert.equal(requests.length, 1);
-    const { method, path, status, ms } = requests[0]!;
-    assert.deepEqual({ method, path, status }, { method: 'GET', path: '/v1/reports', status: 200 });
-    assert.equal(typeof ms, 'number');
-    assert.ok(!logLines.join('').includes(t));
-    assert.ok(!logLines.join('').includes(STUB_CLIENT_SECRET));
+  it('jwt: rejects opaque tokens without calling the IDP; 503 + Retry-After when the JWKS is down', async () => {
+    const app = await appFor('jwt');
+    try {
+      const opaque = await app.get('/v1/whoami', 'opaque-machine-token');
+      assert.equal(opaque.status, 401);
+      assert.deepEqual(opaque.body, { error: 'invalid_token', error_description: 'the token is not a JWT' });
+      assert.equal(stub.calls.length, 0);
+      await jwks.stop();
+      const down = await app.get('/v1/whoami', await sign(idpKey, userClaims()));
+      assert.equal(down.status, 503);
+      assert.equal(down.retryAfter, '5');
+      assert.deepEqual(down.body, { error: 'temporarily_unavailable', error_description: 'the authorization server is unavailable' });
+    } finally {
+      await app.stop();
+    }
   });
+
+  it('introspection: sends JWTs to the IDP too, which refuses them (401)', async () => {
+    const app = await appFor('introspection');
+    try {
+      const res = await app.get('/v1/whoami', await sign(idpKey, userClaims()));
+      assert.equal(res.status, 401);
+      assert.equal(stub.calls.length, 1);
+      assert.equal(jwks.requests, 0);
+    } finally {
+      await app.stop();
+    }
+  });
+
+  const NOT_FOR_US = {
+    status: 401,
+    challenge: 'Bearer realm="service-api", error="invalid_token", error_description="the token is not meant for this service"',
+    retryAfter: null,
+    body: { error: 'invalid_token', error_description: 'the token is not meant for this service' },
+  };
+
+  for (const mode of ['auto', 'introspection', 'jwt'] as const) {
+    it(`${mode}: refuses a token meant for another service, or for none, with 401 invalid_token`, async () => {
+      stub.tokens.set('opaque-for-billing', { clientId: 'billing-worker', scope: 'service.api', exp: nowSeconds() + 600, aud: 'http://localhost:4002' });
+      stub.tokens.set('opaque-for-nobody', { clientId: 'solutrix-api', scope: 'service.api', exp: nowSeconds() + 600, aud: null });
+      const { aud: _aud, ...noAud } = machineClaims();
+      const app = await appFor(mode);
+      const migrating = await appFor(mode, { ACCEPT_TOKENS_WITHOUT_AUDIENCE: 'true' });
+      try {
+        if (mode !== 'jwt') {
+          assert.deepEqual(await app.get('/v1/reports', 'opaque-for-billing'), NOT_FOR_US);
+          assert.deepEqual(await app.get('/v1/reports', 'opaque-for-nobody'), NOT_FOR_US);
+          assert.equal((await app.get('/v1/reports', 'opaque-machine-token')).status, 200);
+          assert.deepEqual(await migrating.get('/v1/reports', 'opaque-for-billing'), NOT_FOR_US);
+          assert.equal((await migrating.get('/v1/reports', 'opaque-for-nobody')).status, 200);
+        }
+        if (mode !== 'introspection') {
+          assert.deepEqual(await app.get('/v1/reports', await sign(idpKey, { ...machineClaims(), aud: 'http://localhost:4002' })), NOT_FOR_US);
+          assert.deepEqual(await app.get('/v1/reports', await sign(idpKey, noAud)), NOT_FOR_US);
+          assert.deepEqual(await migrating.get('/v1/reports', await sign(idpKey, { ...machineClaims(), aud: 'http://localhost:4002' })), NOT_FOR_US);
+          assert.equal((await migrating.get('/v1/reports', await sign(idpKey, noAud))).status, 200);
+        }
+      } finally {
+        await Promise.all([app.stop(), migrating.stop()]);
+      }
+    });
+  }
 });

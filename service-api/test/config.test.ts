@@ -11,7 +11,6 @@ describe('loadConfig', () => {
     assert.deepEqual(config, {
       port: 4001,
       host: undefined,
-      logLevel: 'info',
       realm: 'service-api',
       tokenVerification: 'auto',
       introspection: {
@@ -24,6 +23,8 @@ describe('loadConfig', () => {
         negativeTtlSeconds: 5,
         cacheMaxEntries: 10_000,
         retryAfterSeconds: 5,
+        audience: 'http://localhost:4001',
+        acceptTokensWithoutAudience: false,
       },
       jwt: {
         jwksUrl: 'http://localhost:4000/oauth/jwks.json',
@@ -34,28 +35,29 @@ describe('loadConfig', () => {
         principalCacheSeconds: 30,
         timeoutMs: 2000,
         retryAfterSeconds: 5,
+        acceptTokensWithoutAudience: false,
       },
     });
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.introspection) && Object.isFrozen(config.jwt));
   });
 
   it('reads every variable', () => {
-    const config = loadConfig({
-      PORT: '5001',
-      HOST: '127.0.0.1',
-      IDP_INTROSPECTION_URL: 'http://idp:4000/oauth/introspect',
-      IDP_ISSUER: 'http://idp.example',
-      INTROSPECTION_CLIENT_ID: 'svc',
-      INTROSPECTION_CLIENT_SECRET: 'x',
-      INTROSPECTION_TIMEOUT_MS: '500',
-      INTROSPECTION_CACHE_MAX_TTL: '10',
-      INTROSPECTION_NEGATIVE_TTL: '1',
-      INTROSPECTION_CACHE_MAX_ENTRIES: '50',
-      LOG_LEVEL: 'warn',
-    });
+    const config = loadConfig(
+      ({
+        PORT: '5001',
+        HOST: '127.0.0.1',
+        IDP_INTROSPECTION_URL: 'http://idp:4000/oauth/introspect',
+        IDP_ISSUER: 'http://idp.example',
+        INTROSPECTION_CLIENT_ID: 'svc',
+        INTROSPECTION_CLIENT_SECRET: 'x',
+        INTROSPECTION_TIMEOUT_MS: '500',
+        INTROSPECTION_CACHE_MAX_TTL: '10',
+        INTROSPECTION_NEGATIVE_TTL: '1',
+        INTROSPECTION_CACHE_MAX_ENTRIES: '50',
+      }),
+    );
     assert.equal(config.port, 5001);
     assert.equal(config.host, '127.0.0.1');
-    assert.equal(config.logLevel, 'warn');
     // The issuer is compared to `iss` exactly, so it is kept verbatim (URL parsing would add a '/').
     assert.equal(config.introspection!.issuer, 'http://idp.example');
     assert.deepEqual(
@@ -71,15 +73,17 @@ describe('loadConfig', () => {
   });
 
   it('reads the JWT settings; the JWKS URL defaults to the issuer\'s', () => {
-    const config = loadConfig({
-      INTROSPECTION_CLIENT_SECRET: 'x',
-      IDP_ISSUER: 'http://idp.example/oauth',
-      SERVICE_API_AUDIENCE: 'https://api.example',
-      JWKS_COOLDOWN: '1',
-      JWKS_CACHE_MAX_AGE: '60',
-      JWT_CACHE_MAX_TTL: '7',
-      JWKS_TIMEOUT_MS: '700',
-    });
+    const config = loadConfig(
+      ({
+        INTROSPECTION_CLIENT_SECRET: 'x',
+        IDP_ISSUER: 'http://idp.example/oauth',
+        SERVICE_API_AUDIENCE: 'https://api.example',
+        JWKS_COOLDOWN: '1',
+        JWKS_CACHE_MAX_AGE: '60',
+        JWT_CACHE_MAX_TTL: '7',
+        JWKS_TIMEOUT_MS: '700',
+      }),
+    );
     assert.deepEqual(config.jwt, {
       jwksUrl: 'http://idp.example/oauth/jwks.json',
       issuer: 'http://idp.example/oauth',
@@ -89,8 +93,20 @@ describe('loadConfig', () => {
       principalCacheSeconds: 7,
       timeoutMs: 700,
       retryAfterSeconds: 5,
+      acceptTokensWithoutAudience: false,
     });
     assert.equal(loadConfig({ INTROSPECTION_CLIENT_SECRET: 'x', IDP_JWKS_URL: 'http://keys.example/jwks' }).jwt?.jwksUrl, 'http://keys.example/jwks');
+  });
+
+  it('gives both verifiers the audience of SERVICE_API_AUDIENCE and ACCEPT_TOKENS_WITHOUT_AUDIENCE', () => {
+    const config = loadConfig({ INTROSPECTION_CLIENT_SECRET: 'x', SERVICE_API_AUDIENCE: 'https://api.example', ACCEPT_TOKENS_WITHOUT_AUDIENCE: 'true' });
+    assert.deepEqual(
+      [config.introspection?.audience, config.introspection?.acceptTokensWithoutAudience, config.jwt?.audience, config.jwt?.acceptTokensWithoutAudience],
+      ['https://api.example', true, 'https://api.example', true],
+    );
+    const introspectionOnly = loadConfig({ TOKEN_VERIFICATION: 'introspection', INTROSPECTION_CLIENT_SECRET: 'x' });
+    assert.deepEqual([introspectionOnly.introspection?.audience, introspectionOnly.introspection?.acceptTokensWithoutAudience], ['http://localhost:4001', false]);
+    assert.equal(loadConfig({ INTROSPECTION_CLIENT_SECRET: 'x', ACCEPT_TOKENS_WITHOUT_AUDIENCE: 'false' }).jwt?.acceptTokensWithoutAudience, false);
   });
 
   it('TOKEN_VERIFICATION=jwt needs no introspection secret; =introspection configures no JWKS', () => {
@@ -106,6 +122,11 @@ describe('loadConfig', () => {
   it('fails naming the variable', () => {
     assert.throws(() => loadConfig({ TOKEN_VERIFICATION: 'local' }), /^TypeError: TOKEN_VERIFICATION must be one of auto, jwt, introspection/);
     assert.throws(() => loadConfig({ TOKEN_VERIFICATION: 'jwt', SERVICE_API_AUDIENCE: 'api' }), /^TypeError: SERVICE_API_AUDIENCE must be an absolute URL/);
+    assert.throws(
+      () => loadConfig({ TOKEN_VERIFICATION: 'introspection', INTROSPECTION_CLIENT_SECRET: 'x', SERVICE_API_AUDIENCE: 'api' }),
+      /^TypeError: SERVICE_API_AUDIENCE must be an absolute URL/,
+    );
+    assert.throws(() => loadConfig({ INTROSPECTION_CLIENT_SECRET: 'x', ACCEPT_TOKENS_WITHOUT_AUDIENCE: 'yes' }), /^TypeError: ACCEPT_TOKENS_WITHOUT_AUDIENCE must be one of true, false/);
     assert.throws(() => loadConfig({ TOKEN_VERIFICATION: 'jwt', JWKS_COOLDOWN: '-1' }), /^TypeError: JWKS_COOLDOWN must be an integer/);
     assert.throws(() => loadConfig({}), new TypeError('INTROSPECTION_CLIENT_SECRET or INTROSPECTION_CLIENT_SECRET_FILE must be set'));
     assert.throws(

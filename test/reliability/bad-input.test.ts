@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { basic, clientCredentialsToken } from '../support/idp.ts';
-import { isJwtShaped } from '../../service-api/src/auth/jwt.ts';
+import { isJwtShaped } from '../../service-api/src/auth/tokenShape.ts';
 import { introspectionCalls, leaks, logBarrier, rawRequest, startStack, type RawResponse, type Stack } from './stack.ts';
 
 // Property-based bad input against the real processes: whatever a caller sends, the answer is a 4xx

@@ -1,11 +1,9 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { AuthError, InsufficientScope, InvalidRequest, MissingToken } from './errors.ts';
 import type { Principal, TokenVerifier } from './principal.ts';
+import { bearerTokenOf } from './tokenShape.ts';
 
 type AuthLocals = { principal?: Principal; bearerRealm?: string };
-
-/** `Bearer` 1*SP b64token (RFC 6750 §2.1); the scheme is case-insensitive (RFC 9110 §11.1). */
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
 
 /**
  * Express middleware: reads the bearer token from the `Authorization` header (only there — never the
@@ -93,9 +91,7 @@ function tokenFrom(req: Request): string {
   if (count > 1) throw new InvalidRequest('repeated Authorization header');
   const header = req.headers.authorization;
   if (header === undefined) throw new MissingToken();
-  const match = BEARER.exec(header);
-  if (match?.[1] === undefined) {
-    throw new InvalidRequest('the Authorization header must be the Bearer scheme and one b64token');
-  }
-  return match[1];
+  const token = bearerTokenOf(header);
+  if (token === undefined) throw new InvalidRequest('the Authorization header must be the Bearer scheme and one b64token');
+  return token;
 }

@@ -1,5 +1,5 @@
-import { isJwtShaped } from './jwt.ts';
 import type { Principal, TokenVerifier } from './principal.ts';
+import { isJwtShaped } from './tokenShape.ts';
 
 /**
  * One {@link TokenVerifier} for both token formats: JWT-shaped tokens (three base64url segments) go to
@@ -10,7 +10,7 @@ import type { Principal, TokenVerifier } from './principal.ts';
  * ```ts
  * const verifier = createAutoVerifier({
  *   jwt: createJwtVerifier({ jwksUrl, issuer, audience: 'http://localhost:4001' }),
- *   introspection: createIntrospectionVerifier({ url, clientId, clientSecret, issuer }),
+ *   introspection: createIntrospectionVerifier({ url, clientId, clientSecret, issuer, audience: 'http://localhost:4001' }),
  * });
  * app.use('/v1', requireBearer(verifier));
  * ```

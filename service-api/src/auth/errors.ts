@@ -77,16 +77,25 @@ export class InsufficientScope extends AuthError {
 }
 
 /**
+ * Why a {@link TemporarilyUnavailable} was raised, for the logs and health checks (never on the wire):
+ * - `ERR_AUTHORIZATION_SERVER_UNAVAILABLE`: unreachable, timeout, 5xx, unreadable answer — an outage;
+ * - `ERR_CLIENT_CREDENTIALS_REJECTED`: the IDP refused our own client credentials — a configuration error.
+ */
+export type UnavailableCode = 'ERR_AUTHORIZATION_SERVER_UNAVAILABLE' | 'ERR_CLIENT_CREDENTIALS_REJECTED';
+
+/**
  * The authorization server could not answer (unreachable, timeout, 5xx, our own client credentials
- * rejected, unreadable response). 503 + `Retry-After`, so callers retry instead of dropping the token.
- * `cause` holds the internal reason for the logs; it is never serialized.
+ * rejected, unreadable response). 503 + `Retry-After`, so callers retry instead of dropping the token:
+ * nothing about their token is known. `code` and `cause` are for the logs; neither is serialized.
  */
 export class TemporarilyUnavailable extends AuthError {
   readonly status = 503;
   readonly error = 'temporarily_unavailable';
+  readonly code: UnavailableCode;
 
-  constructor(description: string, readonly retryAfterSeconds: number, options?: { cause?: unknown }) {
+  constructor(description: string, readonly retryAfterSeconds: number, options?: { cause?: unknown; code?: UnavailableCode }) {
     super(description, options);
+    this.code = options?.code ?? 'ERR_AUTHORIZATION_SERVER_UNAVAILABLE';
   }
 
   headers(): Record<string, string> {

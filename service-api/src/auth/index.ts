@@ -5,8 +5,10 @@ export {
   type IntrospectionVerifier,
   type IntrospectionVerifierOptions,
   type IntrospectionStats,
+  type CredentialsState,
 } from './introspect.ts';
-export { createJwtVerifier, isJwtShaped, JWT_ALGORITHMS, type JwtVerifier, type JwtVerifierOptions, type JwtVerifierStats } from './jwt.ts';
+export { createJwtVerifier, JWT_ALGORITHMS, type JwtVerifier, type JwtVerifierOptions, type JwtVerifierStats } from './jwt.ts';
 export { createAutoVerifier } from './dispatch.ts';
-export { type Principal, type TokenVerifier, MAX_TOKEN_LENGTH, assertTokenShape } from './principal.ts';
-export { AuthError, MissingToken, InvalidRequest, InvalidToken, InsufficientScope, TemporarilyUnavailable } from './errors.ts';
+export { type Principal, type TokenVerifier, principalFromClaims } from './principal.ts';
+export { MAX_TOKEN_LENGTH, assertTokenShape, bearerTokenOf, isJwtShaped } from './tokenShape.ts';
+export { AuthError, MissingToken, InvalidRequest, InvalidToken, InsufficientScope, TemporarilyUnavailable, type UnavailableCode } from './errors.ts';

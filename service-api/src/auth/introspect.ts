@@ -1,7 +1,8 @@
 import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { InvalidToken, TemporarilyUnavailable } from './errors.ts';
-import { assertTokenShape, type Principal, type TokenVerifier } from './principal.ts';
+import { InvalidToken, TemporarilyUnavailable, type UnavailableCode } from './errors.ts';
+import { principalFromClaims, type Principal, type TokenVerifier } from './principal.ts';
+import { assertTokenShape } from './tokenShape.ts';
 
 export type IntrospectionVerifierOptions = {
   /** The RFC 7662 endpoint, e.g. `http://localhost:4000/oauth/introspect`. */
@@ -11,6 +12,13 @@ export type IntrospectionVerifierOptions = {
   clientSecret: string;
   /** Required value of `iss` in every active response. */
   issuer: string;
+  /**
+   * This resource server's identifier (RFC 8707), e.g. `http://localhost:4001`: the response's `aud`
+   * (a string or an array) must include it, so a token meant for another service is refused.
+   */
+  audience: string;
+  /** Accept a token whose response has no `aud` at all. For a migration only. Default false. */
+  acceptTokensWithoutAudience?: boolean;
   /** Per introspection call, response body included. Default 2000. */
   timeoutMs?: number;
   /** Upper bound on how long an active result is reused (it is never reused past `exp`). Default 30. */
@@ -25,6 +33,11 @@ export type IntrospectionVerifierOptions = {
   now?: () => number;
   /** Default: the global fetch. */
   fetch?: typeof fetch;
+  /**
+   * Called when {@link IntrospectionVerifier.credentials} changes, e.g. to log a rejection of our client
+   * credentials once as the configuration error it is, instead of once per failed request.
+   */
+  onCredentialsChange?: (state: 'accepted' | 'rejected') => void;
 };
 
 /** Counters for tests and benchmarks. */
@@ -39,8 +52,17 @@ export type IntrospectionStats = {
   failures: number;
 };
 
+/** What the IDP last said about our client credentials; `unknown` until it first answered. */
+export type CredentialsState = 'unknown' | 'accepted' | 'rejected';
+
 export interface IntrospectionVerifier extends TokenVerifier {
   readonly stats: Readonly<IntrospectionStats>;
+  /**
+   * `rejected` once the IDP refused our client credentials (401 or `invalid_client`): every token then
+   * gets a 503, so report it as misconfiguration (`/healthz`), not as an outage. `accepted` again after
+   * the next answer that authenticated us.
+   */
+  readonly credentials: CredentialsState;
   /** Keys currently cached: SHA-256 digests (base64url) of tokens, never tokens. For diagnostics and tests. */
   cacheKeys(): string[];
 }
@@ -55,9 +77,13 @@ type CacheEntry = { outcome: Outcome; expiresAtMs: number };
  *   `negativeTtlSeconds`. Cache keys are SHA-256 digests, so a heap dump holds no tokens.
  * - Concurrent calls with the same uncached token share one introspection request.
  * - An IDP failure rejects with `TemporarilyUnavailable` (503) and is not cached; results cached
- *   before the outage keep working until they expire.
+ *   before the outage keep working until they expire. If the IDP refuses our own client credentials,
+ *   that error's `code` is `ERR_CLIENT_CREDENTIALS_REJECTED` and `credentials` turns `rejected`
+ *   (`onCredentialsChange` is told once): a configuration error to report, not an outage.
  * - Requires `active: true`, `token_type: "Bearer"` (oidc-provider omits it for refresh tokens),
- *   a numeric unexpired `exp`, `iss` equal to `issuer`, and a `client_id`.
+ *   a numeric unexpired `exp`, `iss` equal to `issuer`, an `aud` that includes `audience` (a token
+ *   without `aud` only with `acceptTokensWithoutAudience`), and a `client_id`; the principal is made as
+ *   for a JWT ({@link principalFromClaims}).
  *
  * @example
  * ```ts
@@ -66,8 +92,17 @@ type CacheEntry = { outcome: Outcome; expiresAtMs: number };
  *   clientId: 'service-introspector',
  *   clientSecret: process.env.INTROSPECTION_CLIENT_SECRET!,
  *   issuer: 'http://localhost:4000/oauth',
+ *   // This service's own identifier: tokens for any other service are refused (401).
+ *   audience: 'http://localhost:4001',
+ *   onCredentialsChange: (state) => {
+ *     if (state === 'rejected') log.error('configuration error: the IDP rejects INTROSPECTION_CLIENT_ID/_SECRET');
+ *   },
  * });
  * app.use('/v1', requireBearer(verifier, { realm: 'my-service' }));
+ * app.get('/healthz', (req, res) => {
+ *   if (verifier.credentials === 'rejected') res.status(503).json({ status: 'misconfigured' });
+ *   else res.json({ status: 'ok' });
+ * });
  * ```
  */
 export function createIntrospectionVerifier(options: IntrospectionVerifierOptions): IntrospectionVerifier {
@@ -75,6 +110,8 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
     clientId,
     clientSecret,
     issuer,
+    audience,
+    acceptTokensWithoutAudience = false,
     timeoutMs = 2000,
     cacheMaxTtlSeconds = 30,
     negativeTtlSeconds = 5,
@@ -82,6 +119,7 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
     retryAfterSeconds = 5,
     now = Date.now,
     fetch: fetchImpl = globalThis.fetch,
+    onCredentialsChange,
   } = options;
   const url = String(options.url);
   // RFC 6749 §2.3.1 wants id and secret form-encoded before Basic; percent-encoding (%20, never '+')
@@ -93,10 +131,18 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
   const cache = new LRUCache<string, CacheEntry>({ max: cacheMaxEntries });
   const inFlight = new Map<string, Promise<Outcome>>();
 
-  const unavailable = (reason: string, cause?: unknown) => {
+  let credentials: CredentialsState = 'unknown';
+  const credentialsAre = (state: 'accepted' | 'rejected') => {
+    if (credentials === state) return;
+    credentials = state;
+    onCredentialsChange?.(state);
+  };
+
+  const unavailable = (reason: string, { cause, code }: { cause?: unknown; code?: UnavailableCode } = {}) => {
     stats.failures += 1;
     return new TemporarilyUnavailable('the authorization server is unavailable', retryAfterSeconds, {
       cause: cause === undefined ? new Error(reason) : new Error(reason, { cause }),
+      code,
     });
   };
 
@@ -118,40 +164,47 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
       });
       body = await response.json().catch(() => undefined);
     } catch (err) {
-      throw unavailable('introspection request failed', err);
+      throw unavailable('introspection request failed', { cause: err });
     }
 
     const error = isObject(body) && typeof body.error === 'string' ? body.error : undefined;
-    // oidc-provider refuses JWT-shaped tokens this way: the token's fault, not the IDP's.
-    if (response.status === 400 && error === 'unsupported_token_type') return { rejection: 'the token is not valid' };
+    // RFC 6749 §5.2: a failed client authentication is invalid_client, with 401 when it was HTTP Basic.
+    if (response.status === 401 || error === 'invalid_client') {
+      credentialsAre('rejected');
+      throw unavailable(`introspection answered ${response.status}${error ? ` ${error}` : ''}`, { code: 'ERR_CLIENT_CREDENTIALS_REJECTED' });
+    }
+    // oidc-provider authenticates the client first, then refuses JWT-shaped tokens this way: the
+    // token's fault, not the IDP's.
+    if (response.status === 400 && error === 'unsupported_token_type') {
+      credentialsAre('accepted');
+      return { rejection: 'the token is not valid' };
+    }
     if (response.status !== 200) {
       throw unavailable(`introspection answered ${response.status}${error ? ` ${error}` : ''}`);
     }
     if (!isObject(body) || typeof body.active !== 'boolean') {
       throw unavailable('introspection response is not an RFC 7662 JSON object');
     }
+    credentialsAre('accepted');
     return judge(body);
   }
 
   function judge(claims: Record<string, unknown>): Outcome {
     if (claims.active !== true) return { rejection: 'the token is not active' };
     if (claims.iss !== issuer) return { rejection: 'the token was issued by another issuer' };
+    if (!meantFor(claims.aud, audience, acceptTokensWithoutAudience)) return { rejection: NOT_MEANT_FOR_US };
     if (typeof claims.token_type !== 'string' || claims.token_type.toLowerCase() !== 'bearer') {
       return { rejection: 'the token is not a bearer access token' };
     }
-    if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp)) return { rejection: 'the token has no expiry' };
-    if (claims.exp * 1000 <= now()) return { rejection: 'the token has expired' };
-    if (typeof claims.client_id !== 'string' || claims.client_id === '') return { rejection: 'the token has no client' };
-
-    const subject = typeof claims.sub === 'string' && claims.sub !== '' ? claims.sub : undefined;
-    const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
-    const principal: Principal = Object.freeze({
-      ...(subject === undefined ? {} : { subject }),
-      clientId: claims.client_id,
-      scopes: Object.freeze(scopes),
-      kind: subject === undefined ? 'machine' : 'user',
-      expiresAt: claims.exp,
-    });
+    let principal: Principal;
+    try {
+      principal = principalFromClaims(claims);
+    } catch (err) {
+      // Kept as an outcome, not thrown: rejections are cached and shared by waiting callers.
+      if (err instanceof InvalidToken) return { rejection: err.error_description };
+      throw err;
+    }
+    if (principal.expiresAt * 1000 <= now()) return { rejection: 'the token has expired' };
     return { principal };
   }
 
@@ -192,6 +245,9 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
 
   return {
     stats,
+    get credentials() {
+      return credentials;
+    },
     cacheKeys: () => [...cache.keys()],
     async verify(token: string): Promise<Principal> {
       assertTokenShape(token);
@@ -201,6 +257,15 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
       return outcome.principal;
     },
   };
+}
+
+/** The same words as the JWT verifier's, so a caller cannot tell the two modes apart by them. */
+const NOT_MEANT_FOR_US = 'the token is not meant for this service';
+
+/** RFC 7662 §2.2 / RFC 7519 §4.1.3: `aud` is one string or an array of strings, compared verbatim. */
+function meantFor(aud: unknown, audience: string, acceptWithoutAudience: boolean): boolean {
+  if (aud === undefined) return acceptWithoutAudience;
+  return typeof aud === 'string' ? aud === audience : Array.isArray(aud) && aud.includes(audience);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

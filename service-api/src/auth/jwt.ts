@@ -11,26 +11,24 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import { InvalidToken, TemporarilyUnavailable } from './errors.ts';
-import { assertTokenShape, type Principal, type TokenVerifier } from './principal.ts';
+import { principalFromClaims, type Principal, type TokenVerifier } from './principal.ts';
+import { assertTokenShape, isJwtShaped } from './tokenShape.ts';
 
 /** Asymmetric algorithms only: `none` and HS* (a shared secret) are never accepted. */
 export const JWT_ALGORITHMS = Object.freeze(['RS256', 'PS256', 'ES256']);
-
-/** Three base64url segments (the signature may be empty, as in `alg: none`, so such tokens are judged here). */
-const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
-
-/** True for a JWS compact serialization; opaque tokens of oidc-provider never contain a dot. */
-export function isJwtShaped(token: string): boolean {
-  return JWT_SHAPE.test(token);
-}
 
 export type JwtVerifierOptions = {
   /** The IDP's JWKS, e.g. `http://localhost:4000/oauth/jwks.json`. */
   jwksUrl: string | URL;
   /** Required value of `iss`, compared verbatim. */
   issuer: string;
-  /** Required value (or member) of `aud`: this resource server's identifier (RFC 8707). */
+  /**
+   * Required value (or member) of `aud`: this resource server's identifier (RFC 8707), so a token
+   * meant for another service is refused (jose's audience check).
+   */
   audience: string;
+  /** Accept a token without any `aud` claim (checked by every other rule). For a migration only. Default false. */
+  acceptTokensWithoutAudience?: boolean;
   /** Default {@link JWT_ALGORITHMS}. */
   algorithms?: readonly string[];
   /** Minimum time between two JWKS fetches caused by an unknown `kid`. Default 30. */
@@ -79,7 +77,8 @@ class JwksUnavailable extends Error {}
  *
  * - Signature with a key from `jwksUrl` (jose `createRemoteJWKSet`): keys are cached, refetched after
  *   `cacheMaxAgeSeconds`, and on an unknown `kid` at most once per `cooldownSeconds` (key rotation).
- * - Checks `typ: at+jwt`, an allow-listed asymmetric `alg`, `iss`, `aud`, `exp` (required), `nbf`,
+ * - Checks `typ: at+jwt`, an allow-listed asymmetric `alg`, `iss`, `aud` (must include `audience`;
+ *   none at all only with `acceptTokensWithoutAudience`), `exp` (required), `nbf`,
  *   and a `client_id` claim (RFC 9068 §2.2).
  * - Tokens that are not JWT-shaped are rejected (401) without any network call.
  * - JWKS unreachable, timing out or garbled → `TemporarilyUnavailable` (503), unless a key fetched
@@ -92,6 +91,7 @@ class JwksUnavailable extends Error {}
  * const verifier = createJwtVerifier({
  *   jwksUrl: 'http://localhost:4000/oauth/jwks.json',
  *   issuer: 'http://localhost:4000/oauth',
+ *   // This service's own identifier: tokens for any other service are refused (401).
  *   audience: 'http://localhost:4001',
  * });
  * app.use('/v1', requireBearer(verifier, { realm: 'my-service' }));
@@ -102,6 +102,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   const {
     issuer,
     audience,
+    acceptTokensWithoutAudience = false,
     algorithms = JWT_ALGORITHMS,
     cooldownSeconds = 30,
     cacheMaxAgeSeconds = 600,
@@ -148,7 +149,20 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     }
   };
 
-  const verifyOptions = { issuer, audience, algorithms: [...algorithms], typ: 'at+jwt', requiredClaims: ['exp'] };
+  const withoutAudience = { issuer, algorithms: [...algorithms], typ: 'at+jwt', requiredClaims: ['exp'] };
+  const verifyOptions = { ...withoutAudience, audience };
+
+  async function verified(token: string, currentDate: Date): Promise<JWTPayload> {
+    try {
+      return (await jwtVerify(token, getKey, { ...verifyOptions, currentDate })).payload;
+    } catch (err) {
+      // Migration only: a token with no `aud` at all is checked again by every rule but the audience.
+      if (acceptTokensWithoutAudience && err instanceof errors.JWTClaimValidationFailed && err.claim === 'aud' && err.reason === 'missing') {
+        return (await jwtVerify(token, getKey, { ...withoutAudience, currentDate })).payload;
+      }
+      throw err;
+    }
+  }
 
   return {
     stats,
@@ -167,7 +181,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
       stats.verifications += 1;
       let payload: JWTPayload;
       try {
-        ({ payload } = await jwtVerify(token, getKey, { ...verifyOptions, currentDate: new Date(now()) }));
+        payload = await verified(token, new Date(now()));
       } catch (err) {
         if (err instanceof JwksUnavailable) {
           throw new TemporarilyUnavailable('the authorization server is unavailable', retryAfterSeconds, { cause: err });
@@ -175,29 +189,13 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
         if (err instanceof errors.JOSEError) throw new InvalidToken(describe(err));
         throw err;
       }
-      const principal = principalOf(payload);
+      // jose has checked exp, iss, aud and the signature; RFC 9068 §2.2 also requires client_id.
+      const principal = principalFromClaims(payload);
       const until = Math.min(principal.expiresAt * 1000, now() + principalCacheSeconds * 1000);
       if (until > now()) principals.set(key, { principal, until });
       return principal;
     },
   };
-}
-
-function principalOf(claims: JWTPayload): Principal {
-  const clientId = claims.client_id;
-  if (typeof clientId !== 'string' || clientId === '') throw new InvalidToken('the token has no client');
-  if (typeof claims.exp !== 'number') throw new InvalidToken('the token has no expiry');
-  // RFC 9068 §2.2: a client_credentials token carries sub = client_id; it is a machine, like an
-  // introspected token without sub, and gets the same principal (no subject).
-  const sub = typeof claims.sub === 'string' && claims.sub !== '' && claims.sub !== clientId ? claims.sub : undefined;
-  const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
-  return Object.freeze({
-    ...(sub === undefined ? {} : { subject: sub }),
-    clientId,
-    scopes: Object.freeze(scopes),
-    kind: sub === undefined ? 'machine' : 'user',
-    expiresAt: claims.exp,
-  });
 }
 
 /** A description safe for the wire: it names the failed check, never token content. */
@@ -208,7 +206,7 @@ function describe(err: errors.JOSEError): string {
       case 'iss':
         return 'the token was issued by another issuer';
       case 'aud':
-        return 'the token is meant for another audience';
+        return 'the token is not meant for this service';
       case 'nbf':
         return 'the token is not yet valid';
       case 'typ':

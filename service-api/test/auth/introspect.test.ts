@@ -7,6 +7,7 @@ import {
   closedPortUrl,
   frozenClock,
   IntrospectionStub,
+  STUB_AUDIENCE,
   STUB_CLIENT_ID,
   STUB_CLIENT_SECRET,
   STUB_ISSUER,
@@ -22,6 +23,7 @@ function verifier(overrides: Partial<IntrospectionVerifierOptions> = {}) {
     clientId: STUB_CLIENT_ID,
     clientSecret: STUB_CLIENT_SECRET,
     issuer: STUB_ISSUER,
+    audience: STUB_AUDIENCE,
     now: clock.now,
     ...overrides,
   });
@@ -48,6 +50,7 @@ after(async () => {
 });
 beforeEach(() => {
   clock = frozenClock();
+  stub.clientSecret = STUB_CLIENT_SECRET;
   stub.calls.length = 0;
   stub.tokens.clear();
   stub.mode = 'normal';
@@ -151,6 +154,39 @@ describe('createIntrospectionVerifier', () => {
     await assert.rejects(verifier().verify('foreign'), isInvalidToken('the token was issued by another issuer'));
   });
 
+  describe('the audience', () => {
+    it('accepts an aud that is this service, alone or in an array', async () => {
+      stub.tokens.set('aud-string', { clientId: 'web', exp: nowSeconds() + 600, aud: STUB_AUDIENCE });
+      stub.tokens.set('aud-array', { clientId: 'web', exp: nowSeconds() + 600, aud: ['http://localhost:4002', STUB_AUDIENCE] });
+      assert.equal((await verifier().verify('aud-string')).clientId, 'web');
+      assert.equal((await verifier().verify('aud-array')).clientId, 'web');
+    });
+
+    it('rejects a token meant for another service: 401 "the token is not meant for this service"', async () => {
+      const cases: [string, string | string[]][] = [
+        ['other-service', 'http://localhost:4002'],
+        ['other-services', ['http://localhost:4002', 'http://localhost:4003']],
+        ['empty-array', []],
+        ['trailing-slash', `${STUB_AUDIENCE}/`],
+      ];
+      for (const [token, aud] of cases) stub.tokens.set(token, { clientId: 'web', exp: nowSeconds() + 600, aud });
+      const v = verifier();
+      for (const [token] of cases) await assert.rejects(v.verify(token), isInvalidToken('the token is not meant for this service'), token);
+      // Cached like any rejection: a second try costs no introspection.
+      await assert.rejects(v.verify('other-service'), isInvalidToken('the token is not meant for this service'));
+      assert.equal(stub.calls.length, cases.length);
+    });
+
+    it('rejects a token without any aud unless acceptTokensWithoutAudience', async () => {
+      stub.tokens.set('no-aud', { clientId: 'web', exp: nowSeconds() + 600, aud: null });
+      await assert.rejects(verifier().verify('no-aud'), isInvalidToken('the token is not meant for this service'));
+      const migrating = verifier({ acceptTokensWithoutAudience: true });
+      assert.deepEqual(await migrating.verify('no-aud'), { clientId: 'web', scopes: [], kind: 'machine', expiresAt: nowSeconds() + 600 });
+      stub.tokens.set('still-foreign', { clientId: 'web', exp: nowSeconds() + 600, aud: 'http://localhost:4002' });
+      await assert.rejects(migrating.verify('still-foreign'), isInvalidToken('the token is not meant for this service'));
+    });
+  });
+
   it('rejects an active token whose exp has passed by our clock', async () => {
     stub.tokens.set('stale', { clientId: 'web', exp: nowSeconds() - 1 });
     await assert.rejects(verifier().verify('stale'), isInvalidToken('the token has expired'));
@@ -177,7 +213,8 @@ describe('createIntrospectionVerifier', () => {
   ] as const) {
     it(`is temporarily unavailable, and caches nothing, when ${name}`, async () => {
       stub.mode = mode;
-      const v = verifier({ timeoutMs: 100 });
+      // Short only where the timeout is the point: under load a 100 ms bound also cuts off answers.
+      const v = verifier({ timeoutMs: mode === 'hang' ? 100 : 5000 });
       await assert.rejects(v.verify('user-token'), isUnavailable);
       await assert.rejects(v.verify('user-token'), isUnavailable);
       assert.equal(stub.calls.length, 2);
@@ -202,6 +239,42 @@ describe('createIntrospectionVerifier', () => {
     });
     await assert.rejects(v.verify('user-token'), isUnavailable);
     assert.equal(stub.calls.length, 2);
+  });
+
+  it('reports a refusal of our client credentials once per change, with its own error code', async () => {
+    const changes: string[] = [];
+    const v = verifier({ clientSecret: 'rotated-away', onCredentialsChange: (state) => changes.push(state) });
+    assert.equal(v.credentials, 'unknown');
+    for (const token of ['user-token', 'machine-token', 'user-token']) {
+      await assert.rejects(v.verify(token), (err: unknown) => {
+        isUnavailable(err);
+        assert.equal((err as TemporarilyUnavailable).code, 'ERR_CLIENT_CREDENTIALS_REJECTED');
+        return true;
+      });
+    }
+    assert.equal(v.credentials, 'rejected');
+    assert.deepEqual(changes, ['rejected']);
+
+    // An outage says nothing about our credentials.
+    stub.mode = 'error500';
+    await assert.rejects(v.verify('user-token'), (err: unknown) => (err as TemporarilyUnavailable).code === 'ERR_AUTHORIZATION_SERVER_UNAVAILABLE');
+    assert.equal(v.credentials, 'rejected');
+
+    // The IDP takes our secret again (say, a rotation was rolled back): one change back.
+    stub.mode = 'normal';
+    stub.clientSecret = 'rotated-away';
+    assert.equal((await v.verify('user-token')).subject, 'alice');
+    await assert.rejects(v.verify('unknown-token'), isInvalidToken('the token is not active'));
+    assert.equal(v.credentials, 'accepted');
+    assert.deepEqual(changes, ['rejected', 'accepted']);
+  });
+
+  it('counts an answer to a JWT-shaped token as an acceptance of our credentials', async () => {
+    const changes: string[] = [];
+    const v = verifier({ onCredentialsChange: (state) => changes.push(state) });
+    await assert.rejects(v.verify('aaa.bbb.ccc'), isInvalidToken('the token is not valid'));
+    assert.equal(v.credentials, 'accepted');
+    assert.deepEqual(changes, ['accepted']);
   });
 
   it('keeps serving a cached active token during an outage, until the cache entry expires', async () => {

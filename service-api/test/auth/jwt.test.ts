@@ -1,62 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import { pino } from 'pino';
-import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { createApp, createVerifier } from '../../src/app.ts';
+import { afterEach, before, beforeEach, describe, it } from 'node:test';
 import { InvalidToken, TemporarilyUnavailable } from '../../src/auth/errors.ts';
-import { createJwtVerifier, isJwtShaped, type JwtVerifierOptions } from '../../src/auth/jwt.ts';
-import { loadConfig } from '../../src/config.ts';
-import { sleep } from '../../../test/support/wait.ts';
-import { serve } from '../support/http.ts';
-import { IntrospectionStub, STUB_CLIENT_SECRET, STUB_ISSUER } from '../support/introspectionStub.ts';
+import { createJwtVerifier, type JwtVerifierOptions } from '../../src/auth/jwt.ts';
+import { AUDIENCE, JwksServer, machineClaims, sign, signingKey, userClaims, type Claims, type SigningKey } from '../support/jwks.ts';
+import { STUB_ISSUER } from '../support/introspectionStub.ts';
 
-const AUDIENCE = 'http://localhost:4001';
 const ISSUER = STUB_ISSUER;
-
-type SigningKey = { kid: string; privateKey: CryptoKey; publicJwk: JWK; publicPem: string };
-
-async function signingKey(kid: string, alg = 'RS256'): Promise<SigningKey> {
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
-  return { kid, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' }, publicPem: await exportSPKI(publicKey) };
-}
-
-/** A JWKS endpoint on a real node:http server that counts its requests and can be switched off. */
-class JwksServer {
-  keys: JWK[] = [];
-  requests = 0;
-  status = 200;
-  body: string | undefined;
-  url = '';
-  private stopServer: (() => Promise<void>) | undefined;
-
-  async start(): Promise<this> {
-    const { baseUrl, stop } = await serve((_req, res) => {
-      this.requests += 1;
-      res.writeHead(this.status, { 'content-type': 'application/json' }).end(this.body ?? JSON.stringify({ keys: this.keys }));
-    });
-    this.url = `${baseUrl}/oauth/jwks.json`;
-    this.stopServer = stop;
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    await this.stopServer?.();
-    this.stopServer = undefined;
-  }
-}
-
 const nowSeconds = () => Math.floor(Date.now() / 1000);
-
-type Claims = Record<string, unknown>;
-const userClaims = (): Claims => ({ sub: 'alice-sub', client_id: 'solutrix-web', scope: 'openid service.api', iss: ISSUER, aud: AUDIENCE, iat: nowSeconds(), exp: nowSeconds() + 600, jti: 'j1' });
-const machineClaims = (): Claims => ({ ...userClaims(), sub: 'solutrix-api', client_id: 'solutrix-api', scope: 'service.api' });
-
-async function sign(key: SigningKey, claims: Claims, header: { alg?: string; typ?: string; kid?: string } = {}): Promise<string> {
-  return new SignJWT(claims)
-    .setProtectedHeader({ alg: header.alg ?? key.publicJwk.alg!, typ: header.typ ?? 'at+jwt', kid: header.kid ?? key.kid })
-    .sign(key.privateKey);
-}
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
@@ -135,7 +86,9 @@ describe('createJwtVerifier', () => {
     const cases: [string, () => Promise<string>, string][] = [
       ['a JWT signed by a foreign key under the IDP key id', () => sign(foreignKey, userClaims(), { kid: idpKey.kid }), 'the token signature is not valid'],
       ['a JWT signed by a foreign key with its own kid', () => sign(foreignKey, userClaims()), 'the token signature is not valid'],
-      ['a wrong aud', () => sign(idpKey, { ...userClaims(), aud: 'http://localhost:9999' }), 'the token is meant for another audience'],
+      ['a wrong aud', () => sign(idpKey, { ...userClaims(), aud: 'http://localhost:9999' }), 'the token is not meant for this service'],
+      ['an aud array without this service', () => sign(idpKey, { ...userClaims(), aud: ['http://localhost:4002', 'http://localhost:4003'] }), 'the token is not meant for this service'],
+      ['no aud at all', () => sign(idpKey, { ...userClaims(), aud: undefined }), 'the token is not meant for this service'],
       ['a wrong iss', () => sign(idpKey, { ...userClaims(), iss: 'http://evil.example/oauth' }), 'the token was issued by another issuer'],
       ['an expired token', () => sign(idpKey, { ...userClaims(), exp: nowSeconds() - 1 }), 'the token has expired'],
       ['nbf in the future', () => sign(idpKey, { ...userClaims(), nbf: nowSeconds() + 120 }), 'the token is not yet valid'],
@@ -170,6 +123,23 @@ describe('createJwtVerifier', () => {
       await assert.rejects(v.verify(`${'a'.repeat(4097)}`), isInvalidToken('the token is too long'));
       assert.equal(jwks.requests, 0);
     });
+  });
+
+  it('accepts an aud array that includes this service', async () => {
+    const principal = await verifier().verify(await sign(idpKey, { ...userClaims(), aud: ['http://localhost:4002', AUDIENCE] }));
+    assert.equal(principal.subject, 'alice-sub');
+  });
+
+  it('accepts a token without any aud only with acceptTokensWithoutAudience, still checking every other rule', async () => {
+    const migrating = verifier({ acceptTokensWithoutAudience: true });
+    const { aud: _aud, ...noAud } = userClaims();
+    assert.equal((await migrating.verify(await sign(idpKey, noAud))).subject, 'alice-sub');
+    await assert.rejects(migrating.verify(await sign(idpKey, { ...noAud, exp: nowSeconds() - 1 })), isInvalidToken('the token has expired'));
+    await assert.rejects(migrating.verify(await sign(foreignKey, noAud)), isInvalidToken('the token signature is not valid'));
+    await assert.rejects(migrating.verify(await sign(idpKey, { ...noAud, iss: 'http://evil.example/oauth' })), isInvalidToken('the token was issued by another issuer'));
+    await assert.rejects(migrating.verify(await sign(idpKey, { ...noAud, client_id: undefined })), isInvalidToken('the token has no client'));
+    await assert.rejects(migrating.verify(await sign(idpKey, { ...userClaims(), aud: 'http://localhost:4002' })), isInvalidToken('the token is not meant for this service'));
+    await assert.rejects(migrating.verify(await sign(idpKey, { ...userClaims(), aud: [] })), isInvalidToken('the token is not meant for this service'));
   });
 
   it('refuses to be configured with none or HS* algorithms', () => {
@@ -259,122 +229,36 @@ describe('createJwtVerifier', () => {
       await assert.rejects(verifier().verify(await sign(idpKey, userClaims())), isUnavailable);
     });
 
-    it('refetches once on an unknown kid, and the cooldown limits further refetches', async () => {
-      const v = verifier({ cooldownSeconds: 0.3 });
+    it('refetches once on an unknown kid, and the cooldown limits further refetches', async (t) => {
+      // jose times its cooldown with Date.now(), so the test moves a mocked Date instead of sleeping.
+      t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
+      const v = verifier({ cooldownSeconds: 30 });
       await v.verify(await sign(idpKey, userClaims()));
       assert.equal(jwks.requests, 1);
 
-      // Published after our fetch: a rotation. Past the cooldown, its kid triggers exactly one refetch,
-      // however many requests carry it at once.
+      // Published after our fetch: a rotation. Within the cooldown its kid costs no request.
       const next = await signingKey('idp-key-2');
       jwks.keys = [idpKey.publicJwk, next.publicJwk];
-      await sleep(350);
+      t.mock.timers.tick(29_999);
+      await assert.rejects(v.verify(await sign(next, userClaims())), isInvalidToken('the token signature is not valid'));
+      assert.equal(jwks.requests, 1);
+
+      // Past the cooldown, the new kid triggers exactly one refetch, however many requests carry it at once.
+      t.mock.timers.tick(1);
       const tokens = await Promise.all(Array.from({ length: 20 }, () => sign(next, userClaims())));
-      const principals = await Promise.all(tokens.map((t) => v.verify(t)));
+      const principals = await Promise.all(tokens.map((token) => v.verify(token)));
       assert.ok(principals.every((p) => p.subject === 'alice-sub'));
       assert.equal(jwks.requests, 2);
 
-      // Within the cooldown an unknown kid costs no request.
+      // Within the next cooldown an unknown kid costs no request; once it has passed, one.
       for (let i = 0; i < 5; i += 1) {
         await assert.rejects(v.verify(await sign(foreignKey, userClaims())), isInvalidToken('the token signature is not valid'));
       }
       assert.equal(jwks.requests, 2);
-      await sleep(350);
+      t.mock.timers.tick(30_000);
       await assert.rejects(v.verify(await sign(foreignKey, userClaims())), isInvalidToken('the token signature is not valid'));
       assert.equal(jwks.requests, 3);
       assert.equal(v.stats.jwksFetches, 3);
     });
-  });
-});
-
-describe('isJwtShaped', () => {
-  it('tells JWS compact tokens from opaque ones', () => {
-    assert.equal(isJwtShaped('eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.'), true);
-    assert.equal(isJwtShaped('aaa.bbb.ccc'), true);
-    assert.equal(isJwtShaped('XyZ-opaque_token'), false);
-    assert.equal(isJwtShaped('a.b'), false);
-    assert.equal(isJwtShaped('a.b.c.d'), false);
-    assert.equal(isJwtShaped('a+b.c.d'), false);
-  });
-});
-
-describe('the app by TOKEN_VERIFICATION', () => {
-  const stub = new IntrospectionStub();
-  const silent = pino({ level: 'silent' });
-  before(async () => {
-    await stub.start();
-  });
-  after(async () => {
-    await stub.stop();
-  });
-  beforeEach(() => {
-    stub.calls.length = 0;
-    stub.tokens.clear();
-    stub.tokens.set('opaque-machine-token', { clientId: 'solutrix-api', scope: 'service.api', exp: nowSeconds() + 600 });
-  });
-
-  async function appFor(mode: string) {
-    const config = loadConfig({ TOKEN_VERIFICATION: mode, IDP_ISSUER: ISSUER, IDP_INTROSPECTION_URL: stub.url, INTROSPECTION_CLIENT_SECRET: STUB_CLIENT_SECRET, IDP_JWKS_URL: jwks.url });
-    const server = await serve(createApp(config, { verifier: createVerifier(config), log: silent }));
-    const get = async (path: string, token: string) => {
-      const res = await fetch(`${server.baseUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
-      return { status: res.status, challenge: res.headers.get('www-authenticate'), retryAfter: res.headers.get('retry-after'), body: (await res.json()) as Record<string, unknown> };
-    };
-    return { get, stop: server.stop };
-  }
-
-  it('auto: verifies JWTs locally and introspects opaque tokens', async () => {
-    const app = await appFor('auto');
-    try {
-      const jwt = await app.get('/v1/reports', await sign(idpKey, machineClaims()));
-      assert.equal(jwt.status, 200);
-      assert.equal(stub.calls.length, 0);
-      const whoami = await app.get('/v1/whoami', 'opaque-machine-token');
-      assert.equal(whoami.status, 200);
-      assert.deepEqual({ ...whoami.body, expiresAt: 0 }, { subject: null, clientId: 'solutrix-api', scopes: ['service.api'], kind: 'machine', expiresAt: 0 });
-      assert.equal(stub.calls.length, 1);
-      assert.equal(jwks.requests, 1);
-
-      const noScope = await app.get('/v1/reports', await sign(idpKey, { ...userClaims(), scope: 'openid' }));
-      assert.equal(noScope.status, 403);
-      assert.equal(noScope.challenge, 'Bearer realm="service-api", error="insufficient_scope", scope="service.api"');
-
-      const foreign = await app.get('/v1/whoami', await sign(foreignKey, userClaims()));
-      assert.equal(foreign.status, 401);
-      assert.equal(foreign.challenge, 'Bearer realm="service-api", error="invalid_token", error_description="the token signature is not valid"');
-      assert.deepEqual(foreign.body, { error: 'invalid_token', error_description: 'the token signature is not valid' });
-      assert.equal(stub.calls.length, 1, 'a rejected JWT is never introspected');
-    } finally {
-      await app.stop();
-    }
-  });
-
-  it('jwt: rejects opaque tokens without calling the IDP; 503 + Retry-After when the JWKS is down', async () => {
-    const app = await appFor('jwt');
-    try {
-      const opaque = await app.get('/v1/whoami', 'opaque-machine-token');
-      assert.equal(opaque.status, 401);
-      assert.deepEqual(opaque.body, { error: 'invalid_token', error_description: 'the token is not a JWT' });
-      assert.equal(stub.calls.length, 0);
-      await jwks.stop();
-      const down = await app.get('/v1/whoami', await sign(idpKey, userClaims()));
-      assert.equal(down.status, 503);
-      assert.equal(down.retryAfter, '5');
-      assert.deepEqual(down.body, { error: 'temporarily_unavailable', error_description: 'the authorization server is unavailable' });
-    } finally {
-      await app.stop();
-    }
-  });
-
-  it('introspection: sends JWTs to the IDP too, which refuses them (401)', async () => {
-    const app = await appFor('introspection');
-    try {
-      const res = await app.get('/v1/whoami', await sign(idpKey, userClaims()));
-      assert.equal(res.status, 401);
-      assert.equal(stub.calls.length, 1);
-      assert.equal(jwks.requests, 0);
-    } finally {
-      await app.stop();
-    }
   });
 });

@@ -5,8 +5,11 @@ import { waitFor } from '../../../test/support/wait.ts';
 export const STUB_ISSUER = 'http://idp.test/oauth';
 export const STUB_CLIENT_ID = 'service-introspector';
 export const STUB_CLIENT_SECRET = 's3cret: with+special&chars';
+/** The audience the stub's tokens carry unless told otherwise: the Service API's default identifier. */
+export const STUB_AUDIENCE = 'http://localhost:4001';
 
-export type StubToken = { clientId: string; scope?: string; sub?: string; exp: number; iss?: string; tokenType?: string };
+/** `aud`: default {@link STUB_AUDIENCE}; `null` leaves the member out, as for a token bound to no audience. */
+export type StubToken = { clientId: string; scope?: string; sub?: string; exp: number; iss?: string; tokenType?: string; aud?: string | string[] | null };
 export type StubMode = 'normal' | 'hang' | 'error500' | 'nonJson';
 export type StubCall = { authorization: string | undefined; contentType: string | undefined; form: URLSearchParams };
 
@@ -19,6 +22,8 @@ export class IntrospectionStub {
   readonly calls: StubCall[] = [];
   readonly tokens = new Map<string, StubToken>();
   mode: StubMode = 'normal';
+  /** The client secret it accepts; change it to play a rotation at the IDP. */
+  clientSecret = STUB_CLIENT_SECRET;
   /** While set, answers wait for it (to hold a request in flight). */
   gate: Promise<void> | undefined;
   private readonly server: Server = createServer((req, res) => void this.handle(req, res));
@@ -54,7 +59,7 @@ export class IntrospectionStub {
       return;
     }
     if (req.method !== 'POST' || req.url !== '/oauth/introspect') return send(res, 404, { error: 'not_found' });
-    if (!authenticated(req.headers.authorization)) return send(res, 401, { error: 'invalid_client', error_description: 'client authentication failed' });
+    if (!authenticated(req.headers.authorization, this.clientSecret)) return send(res, 401, { error: 'invalid_client', error_description: 'client authentication failed' });
     const token = form.get('token');
     if (!token) return send(res, 400, { error: 'invalid_request', error_description: "missing required parameter 'token'" });
     if (token.split('.').length === 3) {
@@ -69,19 +74,20 @@ export class IntrospectionStub {
       exp: known.exp,
       iat: known.exp - 3600,
       iss: known.iss ?? STUB_ISSUER,
+      ...(known.aud === null ? {} : { aud: known.aud ?? STUB_AUDIENCE }),
       ...(known.scope ? { scope: known.scope } : {}),
       ...(known.tokenType === '' ? {} : { token_type: known.tokenType ?? 'Bearer' }),
     });
   }
 }
 
-function authenticated(header: string | undefined): boolean {
+function authenticated(header: string | undefined, clientSecret: string): boolean {
   const match = /^Basic (.+)$/.exec(header ?? '');
   if (!match?.[1]) return false;
   const [id, secret] = Buffer.from(match[1], 'base64').toString().split(':');
   if (id === undefined || secret === undefined) return false;
   const decode = (s: string) => decodeURIComponent(s.replace(/\+/g, ' '));
-  return decode(id) === STUB_CLIENT_ID && decode(secret) === STUB_CLIENT_SECRET;
+  return decode(id) === STUB_CLIENT_ID && decode(secret) === clientSecret;
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

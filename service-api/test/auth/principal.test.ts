@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { InvalidToken } from '../../src/auth/errors.ts';
+import { principalFromClaims } from '../../src/auth/principal.ts';
+
+const isInvalidToken = (description: string) => (err: unknown) => {
+  assert.ok(err instanceof InvalidToken);
+  assert.equal(err.error_description, description);
+  return true;
+};
+
+describe('principalFromClaims', () => {
+  it('makes a frozen user principal of a token with a subject', () => {
+    const principal = principalFromClaims({ sub: 'alice', client_id: 'web', scope: 'openid  service.api', exp: 1_900_000_000 });
+    assert.deepEqual(principal, { subject: 'alice', clientId: 'web', scopes: ['openid', 'service.api'], kind: 'user', expiresAt: 1_900_000_000 });
+    assert.ok(Object.isFrozen(principal) && Object.isFrozen(principal.scopes));
+  });
+
+  it('makes a machine principal, without subject, when sub is absent, empty or the client itself', () => {
+    const machine = { clientId: 'solutrix-api', scopes: ['service.api'], kind: 'machine', expiresAt: 1_900_000_000 };
+    for (const sub of [undefined, '', 'solutrix-api']) {
+      assert.deepEqual(principalFromClaims({ sub, client_id: 'solutrix-api', scope: 'service.api', exp: 1_900_000_000 }), machine, String(sub));
+    }
+  });
+
+  it('has no scopes when scope is absent or not a string', () => {
+    assert.deepEqual(principalFromClaims({ client_id: 'c', exp: 1 }).scopes, []);
+    assert.deepEqual(principalFromClaims({ client_id: 'c', exp: 1, scope: ['service.api'] }).scopes, []);
+  });
+
+  it('rejects claims without a numeric exp or a client_id', () => {
+    for (const exp of [undefined, '1900000000', Number.NaN, Number.POSITIVE_INFINITY]) {
+      assert.throws(() => principalFromClaims({ client_id: 'c', exp }), isInvalidToken('the token has no expiry'), String(exp));
+    }
+    for (const client_id of [undefined, '', 42]) {
+      assert.throws(() => principalFromClaims({ client_id, exp: 1 }), isInvalidToken('the token has no client'), String(client_id));
+    }
+  });
+});
