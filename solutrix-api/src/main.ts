@@ -3,7 +3,6 @@ import { createLogger } from '../../lib/log.ts';
 import { exitOnSignal, listen } from '../../lib/server.ts';
 import { createApp } from './app.ts';
 import { getConfig } from './config.ts';
-import { sharedServiceTokenClient } from './security/serviceToken.ts';
 
 const log = createLogger('solutrix-api');
 
@@ -16,7 +15,8 @@ try {
   process.exit(1);
 }
 
-const app = createApp(config, { serviceToken: sharedServiceTokenClient(), log });
+// createApp builds the process's one service-token client from config.serviceToken.
+const app = createApp(config, { log });
 const server = createServer(app);
 const port = await listen(server, config.port, config.host);
 log.info({ port, serviceApiUrl: config.serviceApiUrl, issuer: config.serviceToken.issuer }, 'solutrix-api listening');

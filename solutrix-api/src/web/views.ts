@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Response } from 'express';
+import type { HttpProblem } from '../middleware/errorHandler.ts';
 
 export const escapeHtml = (value: unknown): string =>
   String(value).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -88,4 +89,17 @@ ${machineWhoami === undefined ? '' : whoamiPanel('machine-whoami', 'Service API,
 export function errorView(heading: string, message: string): string {
   return `<h1>${escapeHtml(heading)}</h1><p class="error" role="alert" data-testid="error">${escapeHtml(message)}</p>
 <div class="actions"><a class="button" href="/">Back to Solutrix</a></div>`;
+}
+
+/** Errors of the web pages are HTML pages, never JSON and never a stack trace. */
+export function sendProblemPage(res: Response, problem: HttpProblem): void {
+  const [title, heading, message] =
+    problem.status === 503
+      ? ['Unavailable', 'Try again shortly', `The sign-in service is unavailable right now (${problem.errorDescription}).`]
+      : problem.status === 500
+        ? ['Error', 'Something went wrong', 'Solutrix could not complete the request.']
+        : problem.errorDescription === undefined
+          ? ['Error', 'Bad request', 'The request could not be understood.']
+          : ['Error', problem.status === 400 ? 'Sign-in failed' : 'Request refused', problem.errorDescription];
+  sendPage(res, title, errorView(heading, message), problem.status);
 }

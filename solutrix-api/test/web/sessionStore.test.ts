@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import type { SessionData } from 'express-session';
 import { LruSessionStore } from '../../src/web/sessionStore.ts';
 
-const data = (n: number) => ({ cookie: { originalMaxAge: null }, notice: `n${n}` }) as unknown as SessionData;
+const data = (n: number) => ({ cookie: { originalMaxAge: null }, csrfToken: `n${n}` }) as unknown as SessionData;
 
 test('holds at most `max` sessions, evicting the least recently used', async () => {
   const store = new LruSessionStore({ max: 2, idleTimeoutMs: 60_000 });
@@ -14,7 +14,7 @@ test('holds at most `max` sessions, evicting the least recently used', async () 
   await get('a');
   store.set('c', data(3));
   assert.equal(await get('b'), null);
-  assert.equal((await get('a'))?.notice, 'n1');
+  assert.equal((await get('a'))?.csrfToken, 'n1');
   assert.equal(await promisify(store.length.bind(store))(), 2);
 });
 
@@ -23,8 +23,8 @@ test('returns a copy: changing a loaded session does not change the stored one u
   const get = promisify(store.get.bind(store));
   store.set('a', data(1));
   const loaded = (await get('a'))!;
-  loaded.notice = 'changed';
-  assert.equal((await get('a'))?.notice, 'n1');
+  loaded.csrfToken = 'changed';
+  assert.equal((await get('a'))?.csrfToken, 'n1');
   store.destroy('a');
   assert.equal(await get('a'), null);
 });
