@@ -30,10 +30,12 @@ function parseHttpDate(value: string, now: number): number | undefined {
   let match = IMF_FIXDATE.exec(value);
   if (match) parts = [match[1]!, match[2]!, Number(match[3]), match[4]!, match[5]!, match[6]!];
   else if ((match = RFC850_DATE.exec(value))) {
-    // RFC 9110: a two-digit year more than 50 years in the future is in the past century.
+    // RFC 9110: a two-digit year that would be more than 50 years ahead is the most recent such year
+    // in the past, so it names one of the years from 49 back to 50 ahead.
     const currentYear = new Date(now).getUTCFullYear();
     let year = Math.floor(currentYear / 100) * 100 + Number(match[3]);
     if (year > currentYear + 50) year -= 100;
+    else if (year <= currentYear - 50) year += 100;
     parts = [match[1]!, match[2]!, year, match[4]!, match[5]!, match[6]!];
   } else if ((match = ASCTIME_DATE.exec(value))) {
     parts = [match[2]!.trim(), match[1]!, Number(match[6]), match[3]!, match[4]!, match[5]!];
