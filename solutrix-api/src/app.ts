@@ -12,7 +12,10 @@ import { createServiceApi } from './serviceApi.ts';
 import { webRouter, type WebDeps } from './web/router.ts';
 
 export interface AppDeps {
-  /** Defaults to a new client built from `config.serviceToken` (main.ts passes the shared one). */
+  /**
+   * The client of Solutrix-API's own service token. Default: one built from `config.serviceToken`,
+   * shared by every route of this app (its cache and single-flight table are per process).
+   */
   serviceToken?: ServiceTokenClient;
   log?: Logger;
   /** Overrides for the web login (clock, IDP client); it is mounted only when `config.web` is set. */

@@ -1,74 +1,65 @@
-import { ServiceTokenError } from './security/serviceToken.ts';
-
-/** Seconds a caller should wait when we answer 503 and nobody upstream said otherwise. */
-export const DEFAULT_RETRY_AFTER_S = 5;
-
-/** A protocol error with its wire representation (`error`, `error_description`). */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly error: string,
-    readonly errorDescription?: string,
-  ) {
-    super(errorDescription ?? error);
-  }
-
-  body(): Record<string, unknown> {
-    return this.errorDescription === undefined
-      ? { error: this.error }
-      : { error: this.error, error_description: this.errorDescription };
-  }
+/**
+ * Solutrix's own failures, one class per kind, each with a stable `code` (jose's habit). Failures of
+ * the IDP are the IdpError classes of security/idpError.ts. Messages of these classes are safe to show:
+ * the error middleware (middleware/errorHandler.ts) is the one place that turns them into HTTP.
+ */
+export abstract class SolutrixError extends Error {
+  abstract readonly code: string;
 }
 
-export class NotFound extends HttpError {
+export class NotFound extends SolutrixError {
+  static readonly code = 'ERR_NOT_FOUND';
   override readonly name = 'NotFound';
+  readonly code = NotFound.code;
   constructor() {
-    super(404, 'not_found');
+    super('no such route');
   }
 }
 
-/** 503: an upstream (IDP or Service API) is down or timed out; sent with Retry-After. */
-export class TemporarilyUnavailable extends HttpError {
-  override readonly name = 'TemporarilyUnavailable';
+/** The Service API is down, timed out or answered 503. */
+export class ServiceApiUnavailable extends SolutrixError {
+  static readonly code = 'ERR_SERVICE_API_UNAVAILABLE';
+  override readonly name = 'ServiceApiUnavailable';
+  readonly code = ServiceApiUnavailable.code;
   constructor(
-    description: string,
-    readonly retryAfter: string = String(DEFAULT_RETRY_AFTER_S),
+    message: string,
+    /** From the Service API's own `Retry-After`, when it sent one. */
+    readonly retryAfterSeconds?: number,
   ) {
-    super(503, 'temporarily_unavailable', description);
+    super(message);
   }
 }
 
-/** 502: an upstream answered, but not with something we can pass on. */
-export class UpstreamError extends HttpError {
-  override readonly name = 'UpstreamError';
+/** The Service API answered, but not with something we can pass on (a 4xx, invalid JSON, …). */
+export class ServiceApiFailed extends SolutrixError {
+  static readonly code = 'ERR_SERVICE_API_RESPONSE';
+  override readonly name = 'ServiceApiFailed';
+  readonly code = ServiceApiFailed.code;
   constructor(
-    description: string,
-    readonly upstreamStatus?: number,
+    message: string,
+    readonly upstreamStatus: number,
   ) {
-    super(502, 'upstream_error', description);
-  }
-
-  override body(): Record<string, unknown> {
-    return this.upstreamStatus === undefined ? super.body() : { ...super.body(), upstream_status: this.upstreamStatus };
+    super(message);
   }
 }
 
-/** Maps anything thrown to the error we answer with; unknown errors become `undefined` (→ 500). */
-export function toHttpError(err: unknown): HttpError | undefined {
-  if (err instanceof HttpError) return err;
-  if (err instanceof ServiceTokenError) {
-    if (err.reason === 'unavailable') {
-      return new TemporarilyUnavailable(
-        'the identity provider is unavailable',
-        String(err.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_S),
-      );
-    }
-    return new UpstreamError(
-      err.reason === 'rejected'
-        ? `the identity provider refused the service token request${err.idpError === undefined ? '' : ` (${err.idpError})`}`
-        : 'the identity provider sent an unusable token response',
-      err.idpStatus,
-    );
-  }
-  return undefined;
+/** A sign-in that cannot go on (unknown state, refused code); the message is for the person. */
+export class LoginFailed extends SolutrixError {
+  static readonly code = 'ERR_LOGIN_FAILED';
+  override readonly name = 'LoginFailed';
+  readonly code = LoginFailed.code;
+}
+
+/** A state-changing request that did not come from our own page (CSRF check). */
+export class CrossSiteRequest extends SolutrixError {
+  static readonly code = 'ERR_CROSS_SITE_REQUEST';
+  override readonly name = 'CrossSiteRequest';
+  readonly code = CrossSiteRequest.code;
+}
+
+/** The refresh token was refused (revoked, expired, user gone): the user must sign in again. */
+export class SessionExpired extends SolutrixError {
+  static readonly code = 'ERR_SESSION_EXPIRED';
+  override readonly name = 'SessionExpired';
+  readonly code = SessionExpired.code;
 }

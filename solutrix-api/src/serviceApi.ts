@@ -1,4 +1,5 @@
-import { DEFAULT_RETRY_AFTER_S, TemporarilyUnavailable, UpstreamError } from './errors.ts';
+import { ServiceApiFailed, ServiceApiUnavailable } from './errors.ts';
+import { parseRetryAfter } from './security/retryAfter.ts';
 import type { ServiceTokenClient } from './security/serviceToken.ts';
 
 export interface ServiceApiOptions {
@@ -12,8 +13,8 @@ export interface ServiceApi {
   /**
    * GET `${baseUrl}${path}` with Solutrix-API's service token and return the parsed JSON body of a
    * 2xx answer. On a 401 the token is invalidated and the call retried once with a new one.
-   * Throws TemporarilyUnavailable (Service API down, timed out or 503), UpstreamError (any other
-   * answer) or ServiceTokenError (no token).
+   * Throws ServiceApiUnavailable (Service API down, timed out or 503), ServiceApiFailed (any other
+   * answer) or whatever `tokens.getToken()` throws (an IdpError for the service token).
    */
   callServiceApi(path: string): Promise<unknown>;
 }
@@ -27,8 +28,10 @@ export function createServiceApi({ baseUrl, tokens, timeoutMs }: ServiceApiOptio
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
-      const timedOut = err instanceof DOMException && err.name === 'TimeoutError';
-      throw new TemporarilyUnavailable(timedOut ? 'the Service API timed out' : 'the Service API is unreachable');
+      if (err instanceof DOMException && err.name === 'TimeoutError') throw new ServiceApiUnavailable('the Service API timed out');
+      // fetch() rejects with a TypeError ("fetch failed") when nothing answers.
+      if (err instanceof TypeError) throw new ServiceApiUnavailable('the Service API is unreachable');
+      throw err;
     }
   }
 
@@ -48,21 +51,17 @@ export function createServiceApi({ baseUrl, tokens, timeoutMs }: ServiceApiOptio
           return await response.json();
         } catch (err) {
           if (err instanceof DOMException && err.name === 'TimeoutError') {
-            throw new TemporarilyUnavailable('the Service API timed out');
+            throw new ServiceApiUnavailable('the Service API timed out');
           }
-          throw new UpstreamError('the Service API answered with invalid JSON', response.status);
+          throw new ServiceApiFailed('the Service API answered with invalid JSON', response.status);
         }
       }
 
       const upstreamError = await errorCode(response);
       if (response.status === 503) {
-        const retryAfter = response.headers.get('retry-after');
-        throw new TemporarilyUnavailable(
-          'the Service API is unavailable',
-          retryAfter !== null && isRetryAfter(retryAfter) ? retryAfter : String(DEFAULT_RETRY_AFTER_S),
-        );
+        throw new ServiceApiUnavailable('the Service API is unavailable', parseRetryAfter(response.headers.get('retry-after'), Date.now()));
       }
-      throw new UpstreamError(
+      throw new ServiceApiFailed(
         `the Service API answered ${response.status}${upstreamError === undefined ? '' : ` ${upstreamError}`}`,
         response.status,
       );
@@ -79,9 +78,4 @@ async function errorCode(response: Response): Promise<string | undefined> {
   } catch {
     return undefined;
   }
-}
-
-/** delta-seconds or an HTTP-date (RFC 9110 §10.2.3); anything else is not passed on. */
-function isRetryAfter(value: string): boolean {
-  return /^\d{1,9}$/.test(value) || (/^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(value) && !Number.isNaN(Date.parse(value)));
 }

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
-import { getConfig } from '../config.ts';
+import { askIdp } from './idpError.ts';
+
+export { IdpError, IdpInvalidResponse, IdpRejected, IdpUnavailable } from './idpError.ts';
 
 /** Refresh a cached token once less than this remains of its lifetime. */
 const REFRESH_MARGIN_MS = 30_000;
@@ -58,35 +60,28 @@ interface CachedToken {
   readonly refreshAt: number;
 }
 
-/** In-memory token store plus the single-flight table. Keys include every request parameter. */
-export class ServiceTokenCache {
-  readonly tokens = new Map<string, CachedToken>();
-  readonly pending = new Map<string, Promise<string>>();
-}
-
-export type ServiceTokenFailure =
-  /** IDP unreachable, timed out or answered 5xx: worth retrying later. */
-  | 'unavailable'
-  /** IDP refused the request (e.g. `invalid_client`, `invalid_scope`): a configuration problem. */
-  | 'rejected'
-  /** IDP answered something that is not a usable token response, or the client is misconfigured. */
-  | 'invalid_response';
+/** Only this module's clients reach a cache's maps (set by the class's static block). */
+let internals: (cache: ServiceTokenCache) => { tokens: Map<string, CachedToken>; pending: Map<string, Promise<string>> };
 
 /**
- * Why no token could be obtained. The message is safe to log: it never holds a token or a secret
- * (the openid-client error it replaces may carry the whole token response as its `cause`).
+ * In-memory token store plus the single-flight table, shareable between clients. Keys hold every
+ * request parameter and a digest of the client's credentials, so entries never cross clients or
+ * parameter sets. Its maps are private to this module: only the clients that share it read or change
+ * them.
+ *
+ * @example
+ * ```ts
+ * const cache = new ServiceTokenCache();
+ * const reports = createServiceTokenClient({ ...common, clientId: 'reports', clientSecret: reportsSecret, cache });
+ * const billing = createServiceTokenClient({ ...common, clientId: 'billing', clientSecret: billingSecret, cache });
+ * ```
  */
-export class ServiceTokenError extends Error {
-  override readonly name = 'ServiceTokenError';
-  constructor(
-    readonly reason: ServiceTokenFailure,
-    message: string,
-    readonly idpStatus?: number,
-    readonly idpError?: string,
-    /** From the IDP's `Retry-After` (delta-seconds), when it sent one. */
-    readonly retryAfterSeconds?: number,
-  ) {
-    super(message);
+export class ServiceTokenCache {
+  readonly #tokens = new Map<string, CachedToken>();
+  readonly #pending = new Map<string, Promise<string>>();
+
+  static {
+    internals = (cache) => ({ tokens: cache.#tokens, pending: cache.#pending });
   }
 }
 
@@ -124,7 +119,7 @@ export class ServiceTokenError extends Error {
  */
 export function createServiceTokenClient(options: ServiceTokenOptions): ServiceTokenClient {
   const now = options.now ?? Date.now;
-  const cache = options.cache ?? new ServiceTokenCache();
+  const { tokens, pending: inFlight } = internals(options.cache ?? new ServiceTokenCache());
   const timeout = options.timeoutSeconds ?? DEFAULT_TIMEOUT_S;
   const secretDigest = createHash('sha256').update(options.clientSecret).digest('base64url');
   const clientKey = JSON.stringify([options.issuer, options.tokenUrl ?? null, options.clientId, secretDigest]);
@@ -134,9 +129,9 @@ export function createServiceTokenClient(options: ServiceTokenOptions): ServiceT
   let configuration: Promise<oidc.Configuration> | undefined;
 
   function getConfiguration(): Promise<oidc.Configuration> {
-    configuration ??= buildConfiguration(options, timeout).catch((err: unknown) => {
+    configuration ??= askIdp('discovery', () => buildConfiguration(options, timeout)).catch((err: unknown) => {
       configuration = undefined; // a failed discovery is retried on the next call
-      throw toServiceTokenError(err, 'discovery');
+      throw err;
     });
     return configuration;
   }
@@ -150,16 +145,11 @@ export function createServiceTokenClient(options: ServiceTokenOptions): ServiceT
     // The lifetime counts from the request, not the response: never trust a token longer than it lives.
     const requestedAt = now();
     stats.tokenRequests += 1;
-    let response: oidc.TokenEndpointResponse;
-    try {
-      response = await oidc.clientCredentialsGrant(config, parameters);
-    } catch (err) {
-      throw toServiceTokenError(err, 'token request');
-    }
+    const response = await askIdp('token request', () => oidc.clientCredentialsGrant(config, parameters));
     const lifetimeMs = (response.expires_in ?? DEFAULT_LIFETIME_S) * 1000;
     const expiresAt = requestedAt + lifetimeMs;
     if (generation === startedGeneration) {
-      cache.tokens.set(key, {
+      tokens.set(key, {
         clientKey,
         accessToken: response.access_token,
         expiresAt,
@@ -177,29 +167,27 @@ export function createServiceTokenClient(options: ServiceTokenOptions): ServiceT
       const scope = request.scope ?? options.scope;
       const resource = request.resource ?? options.resource;
       const key = JSON.stringify([clientKey, scope, resource ?? null]);
-      const cached = cache.tokens.get(key);
+      const cached = tokens.get(key);
       const t = now();
       if (cached !== undefined && t < cached.refreshAt) return Promise.resolve(cached.accessToken);
 
       // Registered synchronously, before any await, so every concurrent caller finds it.
-      let pending = cache.pending.get(key);
+      let pending = inFlight.get(key);
       if (pending === undefined) {
-        pending = requestToken(key, scope, resource).finally(() => cache.pending.delete(key));
-        cache.pending.set(key, pending);
+        pending = requestToken(key, scope, resource).finally(() => inFlight.delete(key));
+        inFlight.set(key, pending);
       }
       if (cached === undefined || t >= cached.expiresAt) return pending;
       return pending.catch((err: unknown) => {
-        if (cache.tokens.get(key) === cached && now() < cached.expiresAt) return cached.accessToken;
+        if (tokens.get(key) === cached && now() < cached.expiresAt) return cached.accessToken;
         throw err;
       });
     },
 
     invalidate(token?: string): void {
       if (token === undefined) generation += 1;
-      for (const [key, entry] of cache.tokens) {
-        if (entry.clientKey === clientKey && (token === undefined || entry.accessToken === token)) {
-          cache.tokens.delete(key);
-        }
+      for (const [key, entry] of tokens) {
+        if (entry.clientKey === clientKey && (token === undefined || entry.accessToken === token)) tokens.delete(key);
       }
     },
   };
@@ -223,63 +211,4 @@ async function buildConfiguration(options: ServiceTokenOptions, timeout: number)
     timeout,
     execute: insecure ? [oidc.allowInsecureRequests] : [],
   });
-}
-
-/** Replaces any error of openid-client/fetch with a ServiceTokenError that carries no response body. */
-function toServiceTokenError(err: unknown, step: 'discovery' | 'token request'): ServiceTokenError {
-  if (err instanceof ServiceTokenError) return err;
-  if (err instanceof oidc.ResponseBodyError) {
-    const reason = err.status >= 500 ? 'unavailable' : 'rejected';
-    return new ServiceTokenError(
-      reason,
-      `IDP ${step} failed: ${err.status} ${err.error}`,
-      err.status,
-      err.error,
-      retryAfter(err.response),
-    );
-  }
-  if (err instanceof oidc.ClientError) {
-    if (err.code === 'OAUTH_TIMEOUT') {
-      return new ServiceTokenError('unavailable', `IDP ${step} timed out`);
-    }
-    if (err.cause instanceof Response) {
-      const status = err.cause.status;
-      const reason = status >= 500 ? 'unavailable' : 'rejected';
-      return new ServiceTokenError(reason, `IDP ${step} failed: ${status}`, status, undefined, retryAfter(err.cause));
-    }
-    return new ServiceTokenError('invalid_response', `IDP ${step} failed: ${err.message}`);
-  }
-  // fetch() rejects with a plain TypeError ("fetch failed") when the IDP cannot be reached;
-  // argument errors of openid-client are TypeErrors too, but they carry an ERR_* code.
-  if (err instanceof TypeError && !('code' in err)) {
-    const code = (err.cause as { code?: unknown } | undefined)?.code;
-    return new ServiceTokenError('unavailable', `IDP ${step} failed: cannot reach the IDP${typeof code === 'string' ? ` (${code})` : ''}`);
-  }
-  return new ServiceTokenError('invalid_response', `IDP ${step} failed: ${err instanceof Error ? err.name : 'unknown error'}`);
-}
-
-function retryAfter(response: Response): number | undefined {
-  const value = response.headers.get('retry-after');
-  return value !== null && /^\d{1,9}$/.test(value) ? Number(value) : undefined;
-}
-
-let processClient: ServiceTokenClient | undefined;
-
-/** The process-wide client, configured from the environment (see config.ts) on first use. */
-export function sharedServiceTokenClient(): ServiceTokenClient {
-  return (processClient ??= createServiceTokenClient(getConfig().serviceToken));
-}
-
-/**
- * Solutrix-API's own access token for the Service APIs (`IDP_CLIENT_ID`, scope `SERVICE_TOKEN_SCOPE`),
- * cached process-wide.
- *
- * @example
- * ```ts
- * const token = await getServiceToken();
- * await fetch(`${serviceApiUrl}/v1/reports`, { headers: { authorization: `Bearer ${token}` } });
- * ```
- */
-export function getServiceToken(): Promise<string> {
-  return sharedServiceTokenClient().getToken();
 }

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { toHttpError } from '../errors.ts';
+import { SessionExpired } from '../errors.ts';
+import { toHttpProblem } from '../middleware/errorHandler.ts';
 import { createServiceApi, type ServiceApi } from '../serviceApi.ts';
+import { SESSION_COOKIE } from './session.ts';
 import { destroySession } from './sessionUtil.ts';
-import { SessionExpired, type UserTokens } from './userTokens.ts';
+import type { UserTokens } from './userTokens.ts';
 import { homeView, sendPage, signedOutView, type CallResult } from './views.ts';
 
 export interface HomeDeps {
@@ -22,9 +24,7 @@ export function homePage(deps: HomeDeps, { withMachineCall }: { withMachineCall:
     const user = req.session.user;
     if (user === undefined) {
       if (withMachineCall) return res.redirect(303, '/');
-      const notice = req.session.notice;
-      if (notice !== undefined) delete req.session.notice;
-      return sendPage(res, 'Sign in', signedOutView(notice));
+      return sendPage(res, 'Sign in', signedOutView());
     }
 
     // The user's own token: refreshed when about to expire, and once more after a 401.
@@ -54,18 +54,18 @@ async function call(fn: () => Promise<unknown>, log: Logger): Promise<CallResult
     return { ok: true, body: await fn() };
   } catch (err) {
     if (err instanceof SessionExpired) return 'expired';
-    const httpError = toHttpError(err);
-    if (httpError === undefined) {
+    const problem = toHttpProblem(err);
+    if (problem === undefined) {
       log.error({ err: { type: err instanceof Error ? err.name : typeof err, message: err instanceof Error ? err.message : String(err) } }, 'service api call failed');
       return { ok: false, message: 'The call failed unexpectedly.' };
     }
-    return { ok: false, message: `${httpError.status} ${httpError.error}${httpError.errorDescription ? `: ${httpError.errorDescription}` : ''}` };
+    return { ok: false, message: `${problem.status} ${problem.error}${problem.errorDescription ? `: ${problem.errorDescription}` : ''}` };
   }
 }
 
 /** The refresh token was refused: end the session and say so on the signed-out page. */
 async function signOutExpired(req: Request, res: Response): Promise<void> {
   await destroySession(req);
-  res.clearCookie('solutrix.sid', { path: '/' });
+  res.clearCookie(SESSION_COOKIE, { path: '/' });
   sendPage(res, 'Sign in', signedOutView('Your session has expired. Sign in again.'));
 }

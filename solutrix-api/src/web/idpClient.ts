@@ -1,9 +1,10 @@
 import * as oidc from 'openid-client';
 import type { WebConfig } from '../config.ts';
+import { askIdp } from '../security/idpError.ts';
 
 /**
  * The web client's openid-client Configuration, discovered lazily on first use (so Solutrix starts
- * while the IDP is down) and discovered again after a failure.
+ * while the IDP is down) and discovered again after a failure, which is an IdpError.
  */
 export interface WebIdp {
   configuration(): Promise<oidc.Configuration>;
@@ -19,12 +20,12 @@ export function createWebIdp(config: WebConfig): WebIdp {
   let pending: Promise<oidc.Configuration> | undefined;
   return {
     configuration() {
-      pending ??= oidc
-        .discovery(issuer, config.clientId, undefined, oidc.ClientSecretBasic(config.clientSecret), options)
-        .catch((err: unknown) => {
-          pending = undefined;
-          throw err;
-        });
+      pending ??= askIdp('discovery', () =>
+        oidc.discovery(issuer, config.clientId, undefined, oidc.ClientSecretBasic(config.clientSecret), options),
+      ).catch((err: unknown) => {
+        pending = undefined;
+        throw err;
+      });
       return pending;
     },
   };
@@ -40,21 +41,4 @@ function backchannelFetch(issuerOrigin: string, backchannel: URL): oidc.CustomFe
     }
     return fetch(target, init as RequestInit);
   };
-}
-
-export type IdpFailure = 'unavailable' | 'rejected' | 'invalid';
-
-/** Sorts an openid-client failure: worth retrying (IDP down), refused by the IDP, or unusable. */
-export function classifyIdpError(err: unknown): IdpFailure {
-  if (err instanceof oidc.ResponseBodyError) return err.status >= 500 ? 'unavailable' : 'rejected';
-  if (err instanceof oidc.AuthorizationResponseError) return 'rejected';
-  if (err instanceof DOMException && (err.name === 'TimeoutError' || err.name === 'AbortError')) return 'unavailable';
-  if (err instanceof TypeError && !(err instanceof oidc.ClientError)) return 'unavailable'; // fetch failed
-  if (err instanceof oidc.ClientError && err.code === 'OAUTH_RESPONSE_IS_NOT_CONFORM') {
-    const status = (err.cause as { status?: unknown } | undefined)?.status;
-    return typeof status === 'number' && status >= 500 ? 'unavailable' : 'invalid';
-  }
-  const cause = (err as { cause?: unknown } | null)?.cause;
-  if (cause instanceof DOMException || (cause instanceof TypeError && /fetch failed/.test(cause.message))) return 'unavailable';
-  return 'invalid';
 }

@@ -1,30 +1,26 @@
 import type { Request, RequestHandler } from 'express';
 import * as oidc from 'openid-client';
 import type { WebConfig } from '../config.ts';
-import { HttpError, TemporarilyUnavailable } from '../errors.ts';
-import { classifyIdpError, type WebIdp } from './idpClient.ts';
-import type { PendingLogin } from './session.ts';
+import { LoginFailed } from '../errors.ts';
+import { askIdp, IdpInvalidResponse, IdpRejected } from '../security/idpError.ts';
+import type { WebIdp } from './idpClient.ts';
+import { MAX_PENDING_LOGINS, type LoginStateCookie } from './loginState.ts';
 import { regenerateSession } from './sessionUtil.ts';
 
-/** An unfinished sign-in expires after this long (the IDP's own interaction lasts longer). */
-const PENDING_LOGIN_TTL_MS = 10 * 60_000;
-/** Sign-ins started in parallel (tabs) that one session remembers; the oldest is dropped. */
-const MAX_PENDING_LOGINS = 5;
+const UNKNOWN_ATTEMPT = 'This sign-in attempt is unknown or has expired. Start again from Solutrix.';
+// RFC 6749 §4.1.2.1: `error` and `error_description` are printable ASCII without `"` and `\`.
+const ERROR_TEXT = /^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,200}$/;
 
-const loginFailed = (message: string) => new HttpError(400, 'login_failed', message);
-
-/** GET /login: authorization code flow with PKCE (S256), state and nonce. */
-export function startLogin(config: WebConfig, idp: WebIdp, now: () => number): RequestHandler {
+/** GET /login: authorization code flow with PKCE (S256), state and nonce, kept in the login cookie. */
+export function startLogin(config: WebConfig, idp: WebIdp, loginState: LoginStateCookie, now: () => number): RequestHandler {
   return async (req, res) => {
     if (req.session.user) return res.redirect(303, '/');
-    const configuration = await idpConfiguration(idp);
+    const configuration = await idp.configuration();
     const codeVerifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
     const nonce = oidc.randomNonce();
-    const pending = Object.entries(req.session.pendingLogins ?? {})
-      .filter(([, login]) => now() - login.createdAt < PENDING_LOGIN_TTL_MS)
-      .slice(-(MAX_PENDING_LOGINS - 1));
-    req.session.pendingLogins = Object.fromEntries([...pending, [state, { codeVerifier, nonce, createdAt: now() } satisfies PendingLogin]]);
+    const pending = [...loginState.read(req)].slice(-(MAX_PENDING_LOGINS - 1));
+    loginState.write(res, new Map([...pending, [state, { codeVerifier, nonce, createdAt: now() }]]));
     const url = oidc.buildAuthorizationUrl(configuration, {
       redirect_uri: `${config.publicUrl}/callback`,
       scope: config.scope,
@@ -40,37 +36,50 @@ export function startLogin(config: WebConfig, idp: WebIdp, now: () => number): R
 }
 
 /** GET /callback: checks state, exchanges the code, starts a fresh session holding the tokens. */
-export function completeLogin(config: WebConfig, idp: WebIdp, now: () => number): RequestHandler {
+export function completeLogin(config: WebConfig, idp: WebIdp, loginState: LoginStateCookie, now: () => number): RequestHandler {
   return async (req, res) => {
     const state = typeof req.query.state === 'string' ? req.query.state : undefined;
-    const pending = state === undefined ? undefined : req.session.pendingLogins?.[state];
-    if (pending !== undefined) delete req.session.pendingLogins![state!];
-
-    if (typeof req.query.error === 'string') {
-      const description = typeof req.query.error_description === 'string' ? `: ${req.query.error_description}` : '';
-      throw loginFailed(`The identity provider did not sign you in (${req.query.error}${description}).`);
-    }
-    if (pending === undefined || now() - pending.createdAt >= PENDING_LOGIN_TTL_MS) {
-      throw loginFailed('This sign-in attempt is unknown or has expired. Start again from Solutrix.');
+    const logins = loginState.read(req);
+    const pending = state === undefined ? undefined : logins.get(state);
+    // Whatever the IDP says next, this state is used up.
+    if (pending !== undefined) {
+      logins.delete(state!);
+      loginState.write(res, logins);
     }
 
-    const configuration = await idpConfiguration(idp);
+    // Anyone can send a browser here with made-up `error_description`: only the IDP's answer to a
+    // sign-in this browser started (its `state` matches) is shown.
+    if (pending === undefined) throw new LoginFailed(UNKNOWN_ATTEMPT);
+    if (req.query.error !== undefined) throw new LoginFailed(`The identity provider did not sign you in (${idpErrorText(req.query)}).`);
+
+    const configuration = await idp.configuration();
     const requestedAt = now();
     let tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
     try {
-      tokens = await oidc.authorizationCodeGrant(configuration, callbackUrl(config, req), {
-        pkceCodeVerifier: pending.codeVerifier,
-        expectedState: state,
-        expectedNonce: pending.nonce,
-        idTokenExpected: true,
-      });
+      tokens = await askIdp('code exchange', () =>
+        oidc.authorizationCodeGrant(configuration, callbackUrl(config, req), {
+          pkceCodeVerifier: pending.codeVerifier,
+          expectedState: state,
+          expectedNonce: pending.nonce,
+          idTokenExpected: true,
+        }),
+      );
     } catch (err) {
-      if (classifyIdpError(err) === 'unavailable') throw new TemporarilyUnavailable('the identity provider is unavailable');
-      throw loginFailed('The sign-in could not be completed. Start again from Solutrix.');
+      // IdpUnavailable goes on to the error page (503, try again); a refused or forged code does not.
+      if (err instanceof IdpRejected || err instanceof IdpInvalidResponse) throw new LoginFailed('The sign-in could not be completed. Start again from Solutrix.');
+      throw err;
     }
     const claims = tokens.claims()!;
     // With conformIdTokenClaims the ID token carries only `sub`; the profile comes from userinfo.
-    const profile = await oidc.fetchUserInfo(configuration, tokens.access_token, claims.sub).catch(() => claims);
+    let profile: oidc.UserInfoResponse | oidc.IDToken;
+    try {
+      profile = await askIdp('userinfo', () => oidc.fetchUserInfo(configuration, tokens.access_token, claims.sub));
+    } catch (err) {
+      // A token bound to the Service API (jwt mode) is refused at userinfo; the IDP then puts the
+      // profile claims in the ID token. Any other failure is not hidden.
+      if (!(err instanceof IdpRejected)) throw err;
+      profile = claims;
+    }
 
     await regenerateSession(req);
     req.session.user = {
@@ -88,12 +97,11 @@ export function completeLogin(config: WebConfig, idp: WebIdp, now: () => number)
   };
 }
 
-async function idpConfiguration(idp: WebIdp): Promise<oidc.Configuration> {
-  try {
-    return await idp.configuration();
-  } catch {
-    throw new TemporarilyUnavailable('the identity provider is unavailable');
-  }
+/** `error: error_description` of an authorization error response, or just what of it is well formed. */
+function idpErrorText(query: Request['query']): string {
+  const error = typeof query.error === 'string' && ERROR_TEXT.test(query.error) ? query.error : 'error';
+  const description = query.error_description;
+  return typeof description === 'string' && ERROR_TEXT.test(description) ? `${error}: ${description}` : error;
 }
 
 /** The URL the IDP redirected the browser to, on our public origin (it becomes the redirect_uri). */

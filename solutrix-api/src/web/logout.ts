@@ -2,7 +2,8 @@ import type { RequestHandler } from 'express';
 import * as oidc from 'openid-client';
 import type { Logger } from 'pino';
 import type { WebConfig } from '../config.ts';
-import { HttpError } from '../errors.ts';
+import { CrossSiteRequest } from '../errors.ts';
+import { askIdp, IdpError } from '../security/idpError.ts';
 import { isSameOriginPost } from './csrf.ts';
 import type { WebIdp } from './idpClient.ts';
 import { SESSION_COOKIE } from './session.ts';
@@ -16,23 +17,30 @@ import { destroySession } from './sessionUtil.ts';
 export function logout(config: WebConfig, idp: WebIdp, log: Logger): RequestHandler {
   return async (req, res) => {
     if (!isSameOriginPost(req, config.publicUrl, req.session.csrfToken)) {
-      throw new HttpError(403, 'forbidden', 'This sign-out request did not come from Solutrix. Use the Sign out button.');
+      throw new CrossSiteRequest('This sign-out request did not come from Solutrix. Use the Sign out button.');
     }
     const user = req.session.user;
     await destroySession(req);
     res.clearCookie(SESSION_COOKIE, { path: '/' });
     if (user === undefined) return res.redirect(303, '/');
 
+    // The Solutrix session is gone already; an IDP that cannot be asked only costs the IDP-side sign-out.
     let configuration: oidc.Configuration;
     try {
       configuration = await idp.configuration();
-    } catch {
+    } catch (err) {
+      if (!(err instanceof IdpError)) throw err;
+      log.warn({ code: err.code, reason: err.message }, 'sign-out: the IDP session and refresh token stay until they expire');
       return res.redirect(303, '/');
     }
-    if (user.refreshToken !== undefined) {
-      await oidc.tokenRevocation(configuration, user.refreshToken, { token_type_hint: 'refresh_token' }).catch((err: unknown) => {
-        log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'refresh token revocation failed');
-      });
+    const refreshToken = user.refreshToken;
+    if (refreshToken !== undefined) {
+      try {
+        await askIdp('revocation', () => oidc.tokenRevocation(configuration, refreshToken, { token_type_hint: 'refresh_token' }));
+      } catch (err) {
+        if (!(err instanceof IdpError)) throw err;
+        log.warn({ code: err.code, reason: err.message }, 'refresh token revocation failed');
+      }
     }
     const endSession = oidc.buildEndSessionUrl(configuration, {
       id_token_hint: user.idToken,

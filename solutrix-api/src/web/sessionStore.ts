@@ -3,15 +3,22 @@ import { LRUCache } from 'lru-cache';
 
 /**
  * express-session's MemoryStore never evicts and is documented as leaking; this one holds at most
- * `max` sessions, each for `idleTimeoutMs` after its last use. Sessions are stored as JSON so a
- * request's in-memory changes only reach the store when express-session saves them.
+ * `max` sessions, each for `idleTimeoutMs` after its last use (by the clock `now`, in ms). Sessions
+ * are stored as JSON so a request's in-memory changes only reach the store when express-session saves
+ * them.
  */
 export class LruSessionStore extends session.Store {
   readonly #sessions: LRUCache<string, string>;
 
-  constructor({ max, idleTimeoutMs }: { max: number; idleTimeoutMs: number }) {
+  constructor({ max, idleTimeoutMs, now = Date.now }: { max: number; idleTimeoutMs: number; now?: () => number }) {
     super();
-    this.#sessions = new LRUCache({ max, ttl: idleTimeoutMs });
+    // ttlResolution 0: read the clock on every check instead of caching it for a millisecond.
+    this.#sessions = new LRUCache({ max, ttl: idleTimeoutMs, ttlResolution: 0, perf: { now } });
+  }
+
+  /** Sessions held now. */
+  get size(): number {
+    return this.#sessions.size;
   }
 
   override get(sid: string, callback: (err: unknown, session?: SessionData | null) => void): void {

@@ -1,6 +1,7 @@
 import * as oidc from 'openid-client';
-import { TemporarilyUnavailable } from '../errors.ts';
-import { classifyIdpError, type WebIdp } from './idpClient.ts';
+import { SessionExpired } from '../errors.ts';
+import { askIdp, IdpRejected } from '../security/idpError.ts';
+import type { WebIdp } from './idpClient.ts';
 import type { SignedInUser } from './session.ts';
 
 /** Refresh the access token once less than this remains of its lifetime. */
@@ -8,15 +9,11 @@ export const REFRESH_MARGIN_MS = 30_000;
 /** Lifetime assumed when a token response has no `expires_in`. */
 const DEFAULT_LIFETIME_S = 60;
 
-/** The refresh token was refused (revoked, expired, user gone): the user must sign in again. */
-export class SessionExpired extends Error {
-  override readonly name = 'SessionExpired';
-}
-
 export interface UserTokens {
   /**
    * The user's access token, refreshed first when it expires within 30 s. Updates `user` in place
-   * (the caller's session is then saved). Throws SessionExpired or TemporarilyUnavailable.
+   * (the caller's session is then saved). Throws SessionExpired, or an IdpError when the IDP is
+   * down or answers something unusable (the session is kept).
    */
   accessToken(user: SignedInUser): Promise<string>;
   /** Marks `token` as no longer usable (a 401 from the Service API), so the next call refreshes. */
@@ -33,17 +30,15 @@ export function createUserTokens(idp: WebIdp, now: () => number = Date.now): Use
   const inflight = new Map<string, Promise<Refreshed>>();
 
   async function refresh(user: SignedInUser, refreshToken: string): Promise<Refreshed> {
-    const config = await idp.configuration().catch(() => {
-      throw new TemporarilyUnavailable('the identity provider is unavailable');
-    });
+    const config = await idp.configuration();
     const requestedAt = now();
     stats.refreshes += 1;
     let response: oidc.TokenEndpointResponse;
     try {
-      response = await oidc.refreshTokenGrant(config, refreshToken);
+      response = await askIdp('refresh', () => oidc.refreshTokenGrant(config, refreshToken));
     } catch (err) {
-      if (classifyIdpError(err) === 'unavailable') throw new TemporarilyUnavailable('the identity provider is unavailable');
-      throw new SessionExpired('the identity provider refused the refresh token');
+      if (err instanceof IdpRejected) throw new SessionExpired('the identity provider refused the refresh token');
+      throw err;
     }
     return {
       accessToken: response.access_token,

@@ -1,6 +1,7 @@
 import type { Response } from 'express';
 import { pageHeaders } from '../../../lib/headers.ts';
 import { escapeHtml } from '../../../lib/html.ts';
+import type { HttpProblem } from '../middleware/errorHandler.ts';
 
 const STYLE = `
   body{font:16px/1.5 system-ui,sans-serif;background:#f4f5f7;color:#1d2433;margin:0}
@@ -76,4 +77,17 @@ ${machineWhoami === undefined ? '' : whoamiPanel('machine-whoami', 'Service API,
 export function errorView(heading: string, message: string): string {
   return `<h1>${escapeHtml(heading)}</h1><p class="error" role="alert" data-testid="error">${escapeHtml(message)}</p>
 <div class="actions"><a class="button" href="/">Back to Solutrix</a></div>`;
+}
+
+/** Errors of the web pages are HTML pages, never JSON and never a stack trace. */
+export function sendProblemPage(res: Response, problem: HttpProblem): void {
+  const [title, heading, message] =
+    problem.status === 503
+      ? ['Unavailable', 'Try again shortly', `The sign-in service is unavailable right now (${problem.errorDescription}).`]
+      : problem.status === 500
+        ? ['Error', 'Something went wrong', 'Solutrix could not complete the request.']
+        : problem.errorDescription === undefined
+          ? ['Error', 'Bad request', 'The request could not be understood.']
+          : ['Error', problem.status === 400 ? 'Sign-in failed' : 'Request refused', problem.errorDescription];
+  sendPage(res, title, errorView(heading, message), problem.status);
 }

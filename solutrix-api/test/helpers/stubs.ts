@@ -16,6 +16,8 @@ export interface StubResponse {
   headers?: Record<string, string>;
   /** Hold the answer this long (lets concurrent callers pile up); `Infinity` never answers. */
   delayMs?: number;
+  /** Close the connection instead of answering. */
+  hangUp?: boolean;
 }
 
 export interface Stub {
@@ -34,6 +36,7 @@ export async function startStub(handler: (req: StubRequest) => StubResponse): Pr
       const request = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body };
       requests.push(request);
       const answer = handler(request);
+      if (answer.hangUp) return void req.socket.destroy();
       const send = () => {
         const payload = answer.json !== undefined ? JSON.stringify(answer.json) : (answer.text ?? '');
         res.writeHead(answer.status, {
@@ -78,12 +81,14 @@ export function parseBasic(header: string | undefined): { clientId: string; secr
   return { clientId: decode(decoded.slice(0, colon)), secret: decode(decoded.slice(colon + 1)) };
 }
 
-export type TokenMode = 'ok' | 'server_error' | 'invalid_client' | 'unavailable_html' | 'no_token_type';
+export type TokenMode = 'ok' | 'server_error' | 'invalid_client' | 'unavailable_html' | 'no_token_type' | 'hang_up';
 
 export interface TokenStub extends Stub {
   issuer: string;
   tokenUrl: string;
   mode: TokenMode;
+  /** `unavailable`: discovery answers 503. */
+  discoveryMode: 'ok' | 'unavailable';
   /** `undefined` omits `expires_in` from the answer. */
   expiresIn: number | undefined;
   delayMs: number;
@@ -100,10 +105,12 @@ export async function startTokenStub(): Promise<TokenStub> {
   let stub!: TokenStub;
   const base = await startStub((req) => {
     if (req.method === 'GET' && req.path === '/oauth/.well-known/openid-configuration') {
+      if (stub.discoveryMode === 'unavailable') return { status: 503, text: 'down' };
       return { status: 200, json: { issuer: stub.issuer, token_endpoint: stub.tokenUrl } };
     }
     if (req.method !== 'POST' || req.path !== '/oauth/token') return { status: 404, json: { error: 'not_found' } };
     const delayMs = stub.delayMs;
+    if (stub.mode === 'hang_up') return { status: 0, hangUp: true };
     if (stub.mode === 'server_error') return { status: 500, json: { error: 'server_error' }, delayMs };
     if (stub.mode === 'unavailable_html') return { status: 503, text: '<h1>down</h1>', headers: { 'retry-after': '7' }, delayMs };
     const params = new URLSearchParams(req.body);
@@ -125,6 +132,7 @@ export async function startTokenStub(): Promise<TokenStub> {
     issuer: `${base.url}/oauth`,
     tokenUrl: `${base.url}/oauth/token`,
     mode: 'ok' as TokenMode,
+    discoveryMode: 'ok' as const,
     expiresIn: 300 as number | undefined,
     delayMs: 0,
     issued: [] as string[],

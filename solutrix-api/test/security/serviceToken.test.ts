@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import {
   createServiceTokenClient,
+  IdpInvalidResponse,
+  IdpUnavailable,
   ServiceTokenCache,
-  ServiceTokenError,
   type ServiceTokenOptions,
 } from '../../src/security/serviceToken.ts';
 import { deadUrl, form, parseBasic, startTokenStub, type TokenStub } from '../helpers/stubs.ts';
@@ -21,6 +22,7 @@ describe('createServiceTokenClient', () => {
     idp.requests.length = 0;
     idp.issued.length = 0;
     idp.mode = 'ok';
+    idp.discoveryMode = 'ok';
     idp.expiresIn = 300;
     idp.delayMs = 0;
     clock = 1_700_000_000_000;
@@ -170,8 +172,8 @@ describe('createServiceTokenClient', () => {
     const cache = new ServiceTokenCache();
     assert.equal(await client({ cache }).getToken(), 'token-1');
     await assert.rejects(client({ cache, clientSecret: 'guessed' }).getToken(), {
-      name: 'ServiceTokenError',
-      reason: 'rejected',
+      name: 'IdpRejected',
+      code: 'ERR_IDP_REJECTED',
       idpError: 'invalid_client',
     });
   });
@@ -186,11 +188,11 @@ describe('createServiceTokenClient', () => {
     const tokens = client();
     idp.mode = 'server_error';
     await assert.rejects(tokens.getToken(), (err: unknown) => {
-      assert.ok(err instanceof ServiceTokenError);
+      assert.ok(err instanceof IdpUnavailable);
       assert.deepEqual(
-        { reason: err.reason, idpStatus: err.idpStatus, idpError: err.idpError, message: err.message },
+        { code: err.code, idpStatus: err.idpStatus, idpError: err.idpError, message: err.message },
         // oauth4webapi reads OAuth error bodies of 4xx answers only
-        { reason: 'unavailable', idpStatus: 500, idpError: undefined, message: 'IDP token request failed: 500' },
+        { code: 'ERR_IDP_UNAVAILABLE', idpStatus: 500, idpError: undefined, message: 'IDP token request failed: 500' },
       );
       return true;
     });
@@ -203,45 +205,61 @@ describe('createServiceTokenClient', () => {
     const tokens = client();
     idp.mode = 'invalid_client';
     await assert.rejects(tokens.getToken(), {
-      name: 'ServiceTokenError',
-      reason: 'rejected',
+      name: 'IdpRejected',
+      code: 'ERR_IDP_REJECTED',
       idpStatus: 401,
       idpError: 'invalid_client',
       message: 'IDP token request failed: 401 invalid_client',
     });
     idp.mode = 'ok';
     assert.equal(await tokens.getToken(), 'token-1');
+    assert.equal(idp.tokenRequests().length, 2);
   });
 
   test('reports a non-JSON 503 as unavailable with its Retry-After', async () => {
     idp.mode = 'unavailable_html';
     await assert.rejects(client().getToken(), {
-      name: 'ServiceTokenError',
-      reason: 'unavailable',
+      name: 'IdpUnavailable',
+      code: 'ERR_IDP_UNAVAILABLE',
       idpStatus: 503,
       retryAfterSeconds: 7,
     });
   });
 
-  test('reports an unreachable IDP as unavailable, and retries on the next call', async () => {
+  test('reports an IDP nothing listens on as unavailable', async () => {
     const tokens = client({ tokenUrl: `${await deadUrl()}/oauth/token` });
-    await assert.rejects(tokens.getToken(), { name: 'ServiceTokenError', reason: 'unavailable' });
-    await assert.rejects(tokens.getToken(), { name: 'ServiceTokenError', reason: 'unavailable' });
+    await assert.rejects(tokens.getToken(), {
+      name: 'IdpUnavailable',
+      code: 'ERR_IDP_UNAVAILABLE',
+      message: 'IDP token request failed: cannot reach the IDP (ECONNREFUSED)',
+    });
+  });
+
+  test('an IDP that dropped the connection is asked again on the next call', async () => {
+    const tokens = client();
+    idp.mode = 'hang_up';
+    await assert.rejects(tokens.getToken(), { name: 'IdpUnavailable', code: 'ERR_IDP_UNAVAILABLE' });
+    idp.mode = 'ok';
+    assert.equal(await tokens.getToken(), 'token-1');
+    assert.equal(idp.tokenRequests().length, 2);
   });
 
   test('reports a failed discovery as unavailable and retries discovery on the next call', async () => {
-    const dead = await deadUrl();
-    await assert.rejects(client({ issuer: `${dead}/oauth`, tokenUrl: undefined }).getToken(), {
-      name: 'ServiceTokenError',
-      reason: 'unavailable',
-    });
+    const tokens = client({ tokenUrl: undefined });
+    idp.discoveryMode = 'unavailable';
+    await assert.rejects(tokens.getToken(), { name: 'IdpUnavailable', code: 'ERR_IDP_UNAVAILABLE', idpStatus: 503 });
+    assert.equal(idp.tokenRequests().length, 0);
+    idp.discoveryMode = 'ok';
+    assert.equal(await tokens.getToken(), 'token-1');
+    assert.equal(idp.discoveryRequests().length, 2);
+    assert.equal(idp.tokenRequests().length, 1);
   });
 
   test('times out a token request that hangs', async () => {
     idp.delayMs = Infinity;
     await assert.rejects(client({ timeoutSeconds: 0.2 }).getToken(), {
-      name: 'ServiceTokenError',
-      reason: 'unavailable',
+      name: 'IdpUnavailable',
+      code: 'ERR_IDP_UNAVAILABLE',
       message: 'IDP token request timed out',
     });
   });
@@ -249,8 +267,8 @@ describe('createServiceTokenClient', () => {
   test('an unusable token response fails without the token in the error', async () => {
     idp.mode = 'no_token_type';
     await assert.rejects(client().getToken(), (err: unknown) => {
-      assert.ok(err instanceof ServiceTokenError);
-      assert.equal(err.reason, 'invalid_response');
+      assert.ok(err instanceof IdpInvalidResponse);
+      assert.equal(err.code, 'ERR_IDP_INVALID_RESPONSE');
       assert.equal(err.cause, undefined);
       assert.doesNotMatch(JSON.stringify({ ...err, message: err.message }), /token-1/);
       return true;
@@ -264,7 +282,7 @@ describe('createServiceTokenClient', () => {
     idp.mode = 'server_error';
     assert.equal(await tokens.getToken(), 'token-1');
     clock += 21_000; // expired
-    await assert.rejects(tokens.getToken(), { name: 'ServiceTokenError', reason: 'unavailable' });
+    await assert.rejects(tokens.getToken(), { name: 'IdpUnavailable', code: 'ERR_IDP_UNAVAILABLE' });
     assert.equal(idp.tokenRequests().length, 3);
   });
 

@@ -9,6 +9,7 @@ import { createApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import type { ServiceTokenClient } from '../../src/security/serviceToken.ts';
 import { createWebIdp } from '../../src/web/idpClient.ts';
+import { LruSessionStore } from '../../src/web/sessionStore.ts';
 import { createUserTokens, type UserTokens } from '../../src/web/userTokens.ts';
 import { startStub, type Stub, type StubResponse } from '../helpers/stubs.ts';
 
@@ -24,6 +25,8 @@ export interface WebFixture {
   /** Overrides the stub's answer (default: 200 whoami of a user). */
   answer: (token: string | undefined) => StubResponse;
   userTokens: UserTokens;
+  /** The app's store of signed-in sessions. */
+  sessions: LruSessionStore;
   /** Moves the app's clock (not the IDP's) forward. */
   advanceClock(ms: number): void;
   createUser(username: string, password: string): Promise<string>;
@@ -35,7 +38,8 @@ export const defaultAnswer = (token: string | undefined): StubResponse =>
     ? { status: 401, json: { error: 'invalid_request' }, headers: { 'www-authenticate': 'Bearer realm="service-api"' } }
     : { status: 200, json: { subject: 'stub-subject', clientId: 'solutrix-web', scopes: ['openid', 'service.api'], kind: 'user', expiresAt: 0 } };
 
-export async function startWebFixture(): Promise<WebFixture> {
+/** `env` adds to or overrides Solutrix's environment (e.g. `SESSION_MAX`). */
+export async function startWebFixture(env: Record<string, string> = {}): Promise<WebFixture> {
   const idp = await startIdp();
   const port = await freePort();
   const solutrix = `http://127.0.0.1:${port}`;
@@ -61,12 +65,15 @@ export async function startWebFixture(): Promise<WebFixture> {
     WEB_CLIENT_SECRET: webSecret,
     SOLUTRIX_PUBLIC_URL: solutrix,
     SESSION_SECRET: 'a-test-session-secret-of-enough-length',
+    ...env,
   });
   const webIdp = createWebIdp(config.web!);
   const userTokens = createUserTokens(webIdp, now);
+  const web = config.web!;
+  const sessions = new LruSessionStore({ max: web.maxSessions, idleTimeoutMs: web.sessionIdleTimeoutSeconds * 1000, now });
   const machineToken: ServiceTokenClient = { getToken: async () => 'machine-token', invalidate() {}, stats: { tokenRequests: 0 } };
   const server: Server = createServer(
-    createApp(config, { log: pino({ level: 'silent' }), serviceToken: machineToken, web: { now, idp: webIdp, userTokens } }),
+    createApp(config, { log: pino({ level: 'silent' }), serviceToken: machineToken, web: { now, idp: webIdp, userTokens, sessionStore: sessions } }),
   );
   await listen(server, port, '127.0.0.1');
 
@@ -76,6 +83,7 @@ export async function startWebFixture(): Promise<WebFixture> {
     serviceApi,
     webSecret,
     userTokens,
+    sessions,
     bearers: () => serviceApi.requests.filter((r) => r.path === '/v1/whoami').map((r) => /^Bearer (.+)$/.exec(r.headers.authorization ?? '')?.[1] ?? ''),
     advanceClock: (ms: number) => void (skew += ms),
     async createUser(username: string, password: string) {

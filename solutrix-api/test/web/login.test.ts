@@ -38,6 +38,7 @@ describe('web login (real IDP)', () => {
   });
 
   test('/login redirects to the IDP with PKCE S256, state, nonce, offline_access and prompt=consent', async () => {
+    const signedInBefore = fx.sessions.size;
     const browser = new TestBrowser();
     const res = await browser.request(`${fx.solutrix}/login`);
     assert.equal(res.status, 303);
@@ -53,23 +54,30 @@ describe('web login (real IDP)', () => {
     assert.match(q.get('nonce')!, /^[A-Za-z0-9_-]{20,}$/);
     assert.equal(q.get('scope'), 'openid profile email offline_access service.api');
     assert.equal(q.get('prompt'), 'consent');
-    const [cookie] = res.headers.getSetCookie();
-    assert.match(cookie!, /^solutrix\.sid=s%3A/);
-    assert.match(cookie!, /HttpOnly/);
-    assert.match(cookie!, /SameSite=Lax/);
-    assert.doesNotMatch(cookie!, /Secure/);
+    // The pending sign-in lives in an encrypted cookie of its own: no server-side session yet.
+    const cookies = res.headers.getSetCookie();
+    assert.equal(cookies.length, 1);
+    const [cookie] = cookies;
+    assert.match(cookie!, /^solutrix\.login=[A-Za-z0-9_-]{100,}; Max-Age=600; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
+    assert.doesNotMatch(cookie!, new RegExp(q.get('state')!));
+    assert.equal(fx.sessions.size, signedInBefore);
   });
 
   test('signs in through the IDP: new session id, profile shown, the user token stays on the server', async () => {
+    // Session fixation: no session id exists before the sign-in (the pending one is in the login
+    // cookie), and one planted in the browser beforehand is not adopted.
+    const preLoginSid = 's%3Aplanted-by-an-attacker.c2lnbmF0dXJl';
     const browser = new TestBrowser();
+    browser.cookies(fx.solutrix).set('solutrix.sid', preLoginSid);
     const result = await signIn(browser, fx.solutrix, 'alice', 'alice-test-password');
-    const preLoginSid = result.first.hops[0]!.headers.getSetCookie()[0]!.split(';')[0]!.split('=')[1];
+    assert.deepEqual(result.first.hops[0]!.headers.getSetCookie().map((c) => c.split('=')[0]), ['solutrix.login']);
     const callback = result.hops.find((h) => h.url.startsWith(`${fx.solutrix}/callback`))!;
     assert.equal(callback.status, 303);
     assert.equal(callback.headers.get('location'), '/');
     const postLoginSid = browser.cookies(fx.solutrix).get('solutrix.sid');
     assert.ok(postLoginSid);
     assert.notEqual(postLoginSid, preLoginSid, 'the session id changes at sign-in (fixation)');
+    assert.equal(browser.cookies(fx.solutrix).has('solutrix.login'), false, 'the used-up login cookie is cleared');
 
     const home = result.last;
     assert.equal(home.url, `${fx.solutrix}/`);
@@ -89,9 +97,9 @@ describe('web login (real IDP)', () => {
     assert.equal(info.client_id, 'solutrix-web');
     assert.ok(String(info.scope).split(' ').includes('service.api'));
 
-    // The old (pre-login) session id is gone.
+    // The planted (pre-login) session id is gone.
     const stale = new TestBrowser();
-    stale.cookies(fx.solutrix).set('solutrix.sid', preLoginSid!);
+    stale.cookies(fx.solutrix).set('solutrix.sid', preLoginSid);
     assert.match((await stale.request(`${fx.solutrix}/`)).body, /data-testid="signed-out"/);
   });
 
@@ -144,6 +152,69 @@ describe('web login (real IDP)', () => {
     assert.match(again.body, /unknown or has expired/);
   });
 
+  test('/callback?error=… without the state of a pending sign-in shows a fixed message, never the text sent', async () => {
+    const phishing = 'Your+account+is+locked.+Call+%2B1-555-0100+now';
+    const browser = new TestBrowser();
+    const login = await browser.request(`${fx.solutrix}/login`);
+    const state = new URL(login.headers.get('location')!).searchParams.get('state')!;
+    for (const query of [
+      `error=access_denied&error_description=${phishing}`,
+      `error=access_denied&error_description=${phishing}&state=made-up-state`,
+    ]) {
+      const res = await browser.request(`${fx.solutrix}/callback?${query}`);
+      assert.equal(res.status, 400);
+      assert.match(res.body, /<p class="error" role="alert" data-testid="error">This sign-in attempt is unknown or has expired. Start again from Solutrix.<\/p>/);
+      assert.doesNotMatch(res.body, /locked|555|access_denied/);
+    }
+    // A browser that never started a sign-in, even with a real state of someone else's.
+    const other = await new TestBrowser().request(`${fx.solutrix}/callback?error=access_denied&error_description=${phishing}&state=${state}`);
+    assert.equal(other.status, 400);
+    assert.doesNotMatch(other.body, /locked|555|access_denied/);
+    // The real sign-in is still pending: the forged callbacks did not use it up.
+    const real = await browser.request(`${fx.solutrix}/callback?error=access_denied&error_description=the+user+cancelled&state=${state}`);
+    assert.match(real.body, /access_denied: the user cancelled/);
+  });
+
+  test('a pending sign-in expires after 10 minutes', async () => {
+    const browser = new TestBrowser();
+    const login = await browser.request(`${fx.solutrix}/login`);
+    const state = new URL(login.headers.get('location')!).searchParams.get('state')!;
+    fx.advanceClock(10 * 60_000);
+    try {
+      const res = await browser.request(`${fx.solutrix}/callback?error=access_denied&state=${state}`);
+      assert.equal(res.status, 400);
+      assert.match(res.body, /This sign-in attempt is unknown or has expired/);
+    } finally {
+      fx.advanceClock(-10 * 60_000);
+    }
+  });
+
+  test('a login cookie that was tampered with is no pending sign-in', async () => {
+    const browser = new TestBrowser();
+    const login = await browser.request(`${fx.solutrix}/login`);
+    const state = new URL(login.headers.get('location')!).searchParams.get('state')!;
+    const jar = browser.cookies(fx.solutrix);
+    const sealed = jar.get('solutrix.login')!;
+    const flipped = sealed.slice(0, 40) + (sealed[40] === 'A' ? 'B' : 'A') + sealed.slice(41);
+    jar.set('solutrix.login', flipped);
+    const res = await browser.request(`${fx.solutrix}/callback?error=access_denied&state=${state}`);
+    assert.equal(res.status, 400);
+    assert.match(res.body, /This sign-in attempt is unknown or has expired/);
+  });
+
+  test('five sign-ins started in parallel tabs each stay pending; a sixth drops the oldest', async () => {
+    const browser = new TestBrowser();
+    const states: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const login = await browser.request(`${fx.solutrix}/login`);
+      states.push(new URL(login.headers.get('location')!).searchParams.get('state')!);
+    }
+    assert.ok(browser.cookies(fx.solutrix).get('solutrix.login')!.length < 2048);
+    const answer = async (state: string) => (await browser.request(`${fx.solutrix}/callback?error=access_denied&state=${state}`)).body;
+    assert.match(await answer(states[0]!), /unknown or has expired/);
+    for (const state of states.slice(1)) assert.match(await answer(state), /\(access_denied\)/);
+  });
+
   test('a code that does not redeem (wrong code for this state) is a 400 page', async () => {
     const browser = new TestBrowser();
     const login = await browser.request(`${fx.solutrix}/login`);
@@ -151,6 +222,31 @@ describe('web login (real IDP)', () => {
     const res = await browser.request(`${fx.solutrix}/callback?code=forged-code&state=${state}&iss=${encodeURIComponent(fx.idp.issuer)}`);
     assert.equal(res.status, 400);
     assert.match(res.body, /could not be completed/);
+  });
+});
+
+describe('a flood of anonymous sign-ins (SESSION_MAX=3)', () => {
+  let fx: WebFixture;
+  before(async () => {
+    fx = await startWebFixture({ SESSION_MAX: '3' });
+    await fx.createUser('alice', 'alice-test-password');
+  });
+  after(async () => {
+    await fx?.close();
+  });
+
+  test('cannot evict a signed-in session, and stores nothing for anonymous callers', async () => {
+    const alice = new TestBrowser();
+    await signIn(alice, fx.solutrix, 'alice', 'alice-test-password');
+    assert.equal(fx.sessions.size, 1);
+    // Ten times the bound, each as a new anonymous browser, in parallel batches.
+    for (let batch = 0; batch < 6; batch++) {
+      const answers = await Promise.all(Array.from({ length: 5 }, () => new TestBrowser().request(`${fx.solutrix}/login`)));
+      assert.deepEqual(new Set(answers.map((a) => a.status)), new Set([303]));
+    }
+    assert.equal(fx.sessions.size, 1, 'no anonymous /login stored a session');
+    const home = await alice.request(`${fx.solutrix}/`);
+    assert.match(home.body, /data-testid="user-username">alice</);
   });
 });
 
