@@ -39,7 +39,7 @@ const children = new Set<ChildProcess>();
 let stopping = false;
 
 function run(name: string, entry: string, extraEnv: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--import', './lib/tracing.ts', entry], {
     cwd: fileURLToPath(new URL('../', import.meta.url)),
     env: { ...process.env, ...extraEnv, HOST: host },
     stdio: ['ignore', 'pipe', 'pipe'],

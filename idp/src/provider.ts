@@ -1,5 +1,6 @@
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { IdpConfig } from './config.ts';
+import { INTROSPECTION_REFUSED } from './metrics.ts';
 import type { Secrets } from './keys.ts';
 import { errorView, loggedOutView, logoutView, renderPage } from './interactions/views.ts';
 import type { Store } from './store/types.ts';
@@ -85,8 +86,10 @@ export function createProvider(config: IdpConfig, secrets: Secrets, store: Store
         // introspect any token; every other confidential client only its own. A token whose client was
         // deleted is inactive (oidc-provider itself would answer 500 reading the missing client).
         async allowedPolicy(ctx: KoaContextWithOIDC, caller, token) {
-          if (caller.clientAuthMethod === 'none') return false;
-          if (token.clientId !== caller.clientId && !introspectors.has(caller.clientId)) return false;
+          if (caller.clientAuthMethod === 'none' || (token.clientId !== caller.clientId && !introspectors.has(caller.clientId))) {
+            ctx.state[INTROSPECTION_REFUSED] = true; // counted as a refused caller (metrics.ts)
+            return false;
+          }
           return token.clientId === caller.clientId || (await ctx.oidc.provider.Client.find(token.clientId!)) !== undefined;
         },
       },

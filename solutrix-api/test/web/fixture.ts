@@ -64,7 +64,7 @@ export async function startWebFixture(): Promise<WebFixture> {
   });
   const webIdp = createWebIdp(config.web!);
   const userTokens = createUserTokens(webIdp, now);
-  const machineToken: ServiceTokenClient = { getToken: async () => 'machine-token', invalidate() {}, stats: { tokenRequests: 0 } };
+  const machineToken: ServiceTokenClient = { getToken: async () => 'machine-token', invalidate() {}, stats: { tokenRequests: 0, cacheHits: 0, failures: { unavailable: 0, rejected: 0, invalid_response: 0 } } };
   const server: Server = createServer(
     createApp(config, { log: pino({ level: 'silent' }), serviceToken: machineToken, web: { now, idp: webIdp, userTokens } }),
   );
