@@ -153,7 +153,7 @@ describe(`observability (ACCESS_TOKEN_FORMAT=${MODE})`, () => {
     assert.ok(spans.length > 0);
   });
 
-  it('/metrics is refused (403 JSON) to an address METRICS_ALLOW does not name, X-Forwarded-For notwithstanding', async () => {
+  it('an X-Forwarded-For header does not decide who reads /metrics (refusal of real non-loopback sockets: test/lib/metrics.test.ts)', async () => {
     // Every process here listens on 127.0.0.1 and allows loopback; the refusal is proven in-process
     // by test/lib/metrics.test.ts. Here: a forwarded header does not change what loopback gets.
     const res = await fetch(`${serviceApi.origin}/metrics`, { headers: { 'x-forwarded-for': '203.0.113.9' } });
