@@ -32,4 +32,4 @@ RUN mkdir -p /data/idp /credentials \
  && chmod 700 /data/idp /credentials
 USER node
 EXPOSE 3000 4000 4001
-CMD ["node", "--import", "tsx", "idp/src/main.ts"]
+CMD ["node", "--import", "tsx", "--import", "./lib/tracing.ts", "idp/src/main.ts"]

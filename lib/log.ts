@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pino, type Logger } from 'pino';
 import type { LogLevel } from './env.ts';
+import { activeTraceFields } from './tracing.ts';
 
 /**
  * One structured logger per process. Request logs carry method, path (never the query string, which
@@ -11,6 +12,8 @@ export function createLogger(service: string, level: LogLevel): Logger {
     name: service,
     level,
     base: { service },
+    // With tracing on (lib/tracing.ts preloaded), each line names its trace and span.
+    ...(activeTraceFields === undefined ? {} : { mixin: activeTraceFields }),
     redact: {
       paths: ['req.headers.authorization', 'req.headers.cookie', '*.client_secret', '*.access_token', '*.password', '*.token'],
       censor: '[redacted]',

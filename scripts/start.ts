@@ -5,10 +5,11 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Env, loadOrExit } from '../lib/env.ts';
 import { waitForHealthy } from '../lib/http.ts';
+import { prettyLines } from './prettyLog.ts';
 import { secretFile, seed, seedOptionsFromEnv } from './seed.ts';
 
 // Configuration, read once through lib/env.ts as the services' config modules do.
-const { idpPort, servicePort, solutrixPort, host, issuer, solutrixUrl, dataDir, credentialsDir, tokenFormat, audience, tokenVerification } = loadOrExit(
+const { idpPort, servicePort, solutrixPort, host, issuer, solutrixUrl, dataDir, credentialsDir, tokenFormat, audience, tokenVerification, logFormat } = loadOrExit(
   'start',
   () => {
     const env = new Env(process.env);
@@ -29,17 +30,20 @@ const { idpPort, servicePort, solutrixPort, host, issuer, solutrixUrl, dataDir, 
       tokenFormat: env.oneOf('ACCESS_TOKEN_FORMAT', ['opaque', 'jwt'] as const, 'opaque'),
       audience: env.string('SERVICE_API_AUDIENCE', `http://localhost:${servicePort}`),
       tokenVerification: env.oneOf('TOKEN_VERIFICATION', ['auto', 'jwt', 'introspection'] as const, 'auto'),
+      logFormat: env.oneOf('LOG_FORMAT', ['json', 'pretty'] as const, process.stdout.isTTY ? 'pretty' : 'json'),
     };
   },
 );
 const idpBase = `http://127.0.0.1:${idpPort}`;
 const serviceApiUrl = `http://127.0.0.1:${servicePort}`;
+// Readable lines in a terminal, JSON for files and pipes; LOG_FORMAT=json|pretty decides otherwise.
+const format = logFormat === 'pretty' ? prettyLines({ colorize: process.stdout.isTTY === true }) : (line: string) => line;
 
 const children = new Set<ChildProcess>();
 let stopping = false;
 
 function run(name: string, entry: string, extraEnv: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--import', './lib/tracing.ts', entry], {
     cwd: fileURLToPath(new URL('../', import.meta.url)),
     env: { ...process.env, ...extraEnv, HOST: host },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -51,7 +55,7 @@ function run(name: string, entry: string, extraEnv: Record<string, string>): Chi
     stream.on('data', (chunk: Buffer) => {
       const lines = (pending + chunk.toString()).split('\n');
       pending = lines.pop()!;
-      for (const line of lines) process.stdout.write(`${prefix}${line}\n`);
+      for (const line of lines) process.stdout.write(`${prefix}${format(line)}\n`);
     });
   }
   child.on('exit', (code, signal) => {

@@ -4,6 +4,9 @@ import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import { securityHeaders } from '../../lib/headers.ts';
 import { requestLogAndHeaders } from '../../lib/server.ts';
+import { createRegistry, koaMetrics } from '../../lib/metrics.ts';
+import type { Registry } from 'prom-client';
+import { idpMetrics } from './metrics.ts';
 import { adminApi } from './admin/router.ts';
 import { requireClientAuthentication } from './clientAuthentication.ts';
 import type { IdpConfig } from './config.ts';
@@ -15,8 +18,16 @@ import type { Store } from './store/types.ts';
 
 export type Idp = { app: Koa; provider: Provider };
 
-export function createApp(config: IdpConfig, secrets: Secrets, store: Store, log: Logger): Idp {
+export function createApp(
+  config: IdpConfig,
+  secrets: Secrets,
+  store: Store,
+  log: Logger,
+  { metrics: registry = createRegistry('idp') }: { metrics?: Registry } = {},
+): Idp {
   const provider = createProvider(config, secrets, store);
+  const metrics = idpMetrics(registry);
+  metrics.observeProvider(provider);
   // oidc-provider answers its own 500s; without this they would leave no trace.
   provider.on('server_error', (_ctx, err) => log.error({ err }, 'oidc-provider server_error'));
   provider.use(requireClientAuthentication);
@@ -70,6 +81,9 @@ export function createApp(config: IdpConfig, secrets: Secrets, store: Store, log
     return next();
   });
 
+  app.use(koaMetrics(registry, config.metricsAllow));
+  app.use(metrics.admin());
+  app.use(metrics.endpoints(mountPath));
   app.use(adminApi(provider, store, secrets.adminToken));
   app.use(interactionRoutes(provider, store, { issuerOrigin: issuer.origin, firstParty: new Set(config.firstPartyClients) }));
   app.use(mount(mountPath, provider));

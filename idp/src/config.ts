@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { ConfigError, Env, type LogLevel } from '../../lib/env.ts';
+import { parseMetricsAllow, type MetricsAccess } from '../../lib/metrics.ts';
 
 export type IdpConfig = Readonly<{
   port: number;
@@ -37,6 +38,8 @@ export type IdpConfig = Readonly<{
   accessTokenTtl: number;
   clientCredentialsTtl: number;
   refreshTokenTtl: number;
+  /** Who may read GET /metrics besides loopback (`METRICS_ALLOW`: IPs and CIDR blocks). */
+  metricsAllow: MetricsAccess;
 }>;
 
 /** Reads and validates the environment once into a frozen object; every failure is a ConfigError naming the variable. */
@@ -71,5 +74,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IdpConfig {
     accessTokenTtl: env.integer('ACCESS_TOKEN_TTL', 3600, { min: 1, max: 7 * 24 * 3600 }),
     clientCredentialsTtl: env.integer('CLIENT_CREDENTIALS_TTL', 600, { min: 1, max: 7 * 24 * 3600 }),
     refreshTokenTtl: env.integer('REFRESH_TOKEN_TTL', 14 * 24 * 3600, { min: 1, max: 365 * 24 * 3600 }),
+    metricsAllow: parseMetricsAllow(env.optional('METRICS_ALLOW')),
   });
 }

@@ -1,15 +1,20 @@
 import { createServer } from 'node:http';
 import { loadOrExit } from '../../lib/env.ts';
 import { createLogger } from '../../lib/log.ts';
+import { createRegistry } from '../../lib/metrics.ts';
 import { exitOnSignal, listen } from '../../lib/server.ts';
+import { shutdownTracing } from '../../lib/tracing.ts';
 import { createApp } from './app.ts';
 import { loadConfig } from './config.ts';
 import { loadSecrets, loadSharedSecrets } from './keys.ts';
 import { StoreUnusableError } from './store/errors.ts';
+import { storeMetrics } from './metrics.ts';
 import { openStore } from './store/index.ts';
+import { timedStore } from './store/timed.ts';
 
 const config = loadOrExit('idp', () => loadConfig(process.env));
 const log = createLogger('idp', config.logLevel);
+const registry = createRegistry('idp', { defaults: true });
 const store = await openStore(config, { onError: (err) => log.warn({ err }, 'idle database connection failed') }).catch((err: unknown) => {
   // A damaged, unwritable or busy store is the operator's to fix: say which and where, no stack trace.
   if (!(err instanceof StoreUnusableError)) throw err;
@@ -20,7 +25,7 @@ const store = await openStore(config, { onError: (err) => log.warn({ err }, 'idl
 const secrets = store.settings
   ? await loadSharedSecrets(store.settings, config.adminToken!)
   : await loadSecrets(config.dataDir, { adminToken: config.adminToken });
-const { app } = createApp(config, secrets, store, log);
+const { app } = createApp(config, secrets, timedStore(store, config.databaseUrl ? 'postgres' : 'sqlite', storeMetrics(registry)), log, { metrics: registry });
 
 // In the background: a purge never delays a request, and one still running is not started again.
 let purging: Promise<void> | undefined;
@@ -45,4 +50,5 @@ exitOnSignal(server, log, async () => {
   clearInterval(purge);
   await purging;
   await store.close();
+  await shutdownTracing();
 });

@@ -1,5 +1,6 @@
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { IdpConfig } from './config.ts';
+import { INTROSPECTION_REFUSED } from './metrics.ts';
 import type { Secrets } from './keys.ts';
 import { errorView, loggedOutView, logoutView, renderPage } from './interactions/views.ts';
 import { resourceIndicators } from './resourceIndicators.ts';
@@ -82,11 +83,15 @@ export function createProvider(config: IdpConfig, secrets: Secrets, store: Store
         // whose audience is that resource server; anyone else sees `active: false`. A token whose client
         // was deleted is inactive (oidc-provider itself would answer 500 reading the missing client).
         async allowedPolicy(ctx: KoaContextWithOIDC, caller, token) {
-          if (caller.clientAuthMethod === 'none') return false;
+          const refuse = () => {
+            ctx.state[INTROSPECTION_REFUSED] = true; // counted as a refused caller (metrics.ts)
+            return false;
+          };
+          if (caller.clientAuthMethod === 'none') return refuse();
           if (token.clientId === caller.clientId) return true;
           const audiences = [(token as { aud?: string | string[] }).aud ?? []].flat();
           const introspects = new Set((caller.metadata().introspects as string[] | undefined) ?? []);
-          if (!introspectors.has(caller.clientId) && !audiences.some((aud) => introspects.has(aud))) return false;
+          if (!introspectors.has(caller.clientId) && !audiences.some((aud) => introspects.has(aud))) return refuse();
           return (await ctx.oidc.provider.Client.find(token.clientId!)) !== undefined;
         },
       },

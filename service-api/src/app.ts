@@ -2,7 +2,9 @@ import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import { securityHeaders } from '../../lib/headers.ts';
 import { createLogger } from '../../lib/log.ts';
+import { createRegistry, expressMetrics, timedFetch } from '../../lib/metrics.ts';
 import { requestLogAndHeaders } from '../../lib/server.ts';
+import type { Registry } from 'prom-client';
 import { requireBearer, requireScope } from './auth/bearer.ts';
 import { TemporarilyUnavailable } from './auth/errors.ts';
 import { createAutoVerifier } from './auth/dispatch.ts';
@@ -12,6 +14,7 @@ import type { TokenVerifier } from './auth/principal.ts';
 import type { Config } from './config.ts';
 import { errorHandler, notFound } from './errorHandler.ts';
 import { introspectionCredentialsMonitor } from './introspectionCredentials.ts';
+import { countAccepted, countScopeRefusals, serviceApiMetrics, type ServiceApiMetrics } from './metrics.ts';
 import { health } from './routes/health.ts';
 import { listReports } from './routes/reports.ts';
 import { whoami } from './routes/whoami.ts';
@@ -22,14 +25,18 @@ export type AppDeps = {
   /** Clock for the default verifier (epoch ms). Default `Date.now`. */
   now?: () => number;
   log?: Logger;
+  /** Where the app's metrics go (served at GET /metrics). Default: a fresh registry, no process metrics. */
+  metrics?: Registry;
 };
 
 /** Builds the service's express app; it never listens (main.ts and tests do). */
 export function createApp(config: Config, deps: AppDeps = {}): Express {
   const log = deps.log ?? createLogger('service-api', config.logLevel);
+  const registry = deps.metrics ?? createRegistry('service-api');
+  const metrics = serviceApiMetrics(registry);
   // Only the default verifier reports on our credentials; an injected one is the caller's business.
   const credentials = config.introspection && introspectionCredentialsMonitor(log, config.introspection.clientId);
-  const verifier = deps.verifier ?? createVerifier(config, { now: deps.now, onCredentialsChange: credentials?.onCredentialsChange });
+  const verifier = deps.verifier ?? createVerifier(config, { now: deps.now, onCredentialsChange: credentials?.onCredentialsChange }, metrics);
 
   const app = express();
   app.disable('x-powered-by');
@@ -37,12 +44,14 @@ export function createApp(config: Config, deps: AppDeps = {}): Express {
   app.use(requestLogAndHeaders(log, securityHeaders()));
 
   app.get('/healthz', health(() => credentials?.misconfiguration()));
+  app.use(expressMetrics(registry, config.metricsAllow));
 
   const v1 = express.Router();
   v1.use(
     requireBearer(verifier, {
       realm: config.realm,
       onError: (err) => {
+        metrics.authError(err);
         // A refusal of our credentials was logged once, as the configuration error it is.
         if (err instanceof TemporarilyUnavailable && err.code !== 'ERR_CLIENT_CREDENTIALS_REJECTED') {
           log.warn({ err: err.cause }, 'token verification unavailable');
@@ -50,10 +59,11 @@ export function createApp(config: Config, deps: AppDeps = {}): Express {
       },
     }),
   );
+  v1.use(countAccepted(metrics));
   // Parsed only for authenticated callers, so anonymous ones cannot make us parse bodies.
   v1.use(express.json({ limit: '16kb' }));
   v1.get('/whoami', whoami);
-  v1.get('/reports', requireScope('service.api'), listReports);
+  v1.get('/reports', countScopeRefusals(metrics, requireScope('service.api')), listReports);
   app.use('/v1', v1);
 
   app.use(notFound);
@@ -68,10 +78,17 @@ export type VerifierOptions = {
   onCredentialsChange?: ((state: 'accepted' | 'rejected') => void) | undefined;
 };
 
-/** The verifier `TOKEN_VERIFICATION` asks for: introspection, local JWT verification, or both (`auto`). */
-export function createVerifier(config: Config, { now = Date.now, onCredentialsChange }: VerifierOptions = {}): TokenVerifier {
-  const introspection = config.introspection && createIntrospectionVerifier({ ...config.introspection, now, onCredentialsChange });
-  const jwt = config.jwt && createJwtVerifier({ ...config.jwt, now });
+/**
+ * The verifier `TOKEN_VERIFICATION` asks for: introspection, local JWT verification, or both (`auto`).
+ * With `metrics`, its calls to the IDP are timed and its counters are read at every scrape.
+ */
+export function createVerifier(config: Config, { now = Date.now, onCredentialsChange }: VerifierOptions = {}, metrics?: ServiceApiMetrics): TokenVerifier {
+  const introspection =
+    config.introspection &&
+    createIntrospectionVerifier({ ...config.introspection, now, onCredentialsChange, ...(metrics ? { fetch: timedFetch(metrics.introspectionSeconds) } : {}) });
+  const jwt = config.jwt && createJwtVerifier({ ...config.jwt, now, ...(metrics ? { fetch: timedFetch(metrics.jwksSeconds) } : {}) });
+  if (introspection) metrics?.observeIntrospection(introspection);
+  if (jwt) metrics?.observeJwt(jwt);
   if (introspection !== undefined && jwt !== undefined) return createAutoVerifier({ jwt, introspection });
   const only = jwt ?? introspection;
   if (only === undefined) throw new TypeError('TOKEN_VERIFICATION: no verifier configured');

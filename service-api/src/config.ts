@@ -1,4 +1,5 @@
 import { Env, type LogLevel } from '../../lib/env.ts';
+import { parseMetricsAllow, type MetricsAccess } from '../../lib/metrics.ts';
 
 /**
  * How bearer tokens are checked. `auto` (default): JWT-shaped tokens locally against the IDP's JWKS,
@@ -14,6 +15,8 @@ export type Config = Readonly<{
   /** The `realm` of every WWW-Authenticate challenge. */
   realm: string;
   tokenVerification: TokenVerification;
+  /** Who may read GET /metrics besides loopback (`METRICS_ALLOW`: IPs and CIDR blocks). */
+  metricsAllow: MetricsAccess;
   /** Absent in `jwt` mode. */
   introspection:
     | Readonly<{
@@ -95,6 +98,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.logLevel(),
     realm: 'service-api',
     tokenVerification,
+    metricsAllow: parseMetricsAllow(env.optional('METRICS_ALLOW')),
     introspection,
     jwt,
   });

@@ -1,4 +1,5 @@
 import { ConfigError, Env, type LogLevel } from '../../lib/env.ts';
+import { parseMetricsAllow, type MetricsAccess } from '../../lib/metrics.ts';
 
 /** Where and how Solutrix-API asks the IDP for its own (client_credentials) access token. */
 export interface ServiceTokenConfig {
@@ -42,6 +43,8 @@ export interface Config {
   /** Base URL of the Service API, without a trailing slash. */
   readonly serviceApiUrl: string;
   readonly serviceApiTimeoutMs: number;
+  /** Who may read GET /metrics besides loopback (`METRICS_ALLOW`: IPs and CIDR blocks). */
+  readonly metricsAllow: MetricsAccess;
   readonly serviceToken: ServiceTokenConfig;
   /** Absent when WEB_CLIENT_SECRET / WEB_CLIENT_SECRET_FILE is unset: the web login is then off. */
   readonly web?: WebConfig;
@@ -72,6 +75,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.logLevel(),
     serviceApiUrl,
     serviceApiTimeoutMs: 5000,
+    metricsAllow: parseMetricsAllow(env.optional('METRICS_ALLOW')),
     serviceToken: Object.freeze({
       // Kept as written: the issuer is compared with the discovered `issuer` string.
       issuer: env.string('IDP_ISSUER', 'http://localhost:4000/oauth'),
@@ -119,9 +123,3 @@ function loadWebConfig(env: Env, port: number): WebConfig | undefined {
   });
 }
 
-let processConfig: Config | undefined;
-
-/** The configuration of this process, read from `process.env` on first use. */
-export function getConfig(): Config {
-  return (processConfig ??= loadConfig());
-}

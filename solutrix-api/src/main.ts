@@ -1,17 +1,18 @@
 import { createServer } from 'node:http';
 import { loadOrExit } from '../../lib/env.ts';
 import { createLogger } from '../../lib/log.ts';
+import { createRegistry } from '../../lib/metrics.ts';
 import { exitOnSignal, listen } from '../../lib/server.ts';
+import { shutdownTracing } from '../../lib/tracing.ts';
 import { createApp } from './app.ts';
-import { getConfig } from './config.ts';
+import { loadConfig } from './config.ts';
 
-// getConfig: the shared service-token client reads the same (process-wide) configuration.
-const config = loadOrExit('solutrix-api', getConfig);
+const config = loadOrExit('solutrix-api', () => loadConfig(process.env));
 const log = createLogger('solutrix-api', config.logLevel);
 
 // createApp builds the process's one service-token client from config.serviceToken.
-const app = createApp(config, { log });
+const app = createApp(config, { log, metrics: createRegistry('solutrix-api', { defaults: true }) });
 const server = createServer(app);
 const port = await listen(server, config.port, config.host);
 log.info({ port, serviceApiUrl: config.serviceApiUrl, issuer: config.serviceToken.issuer }, 'solutrix-api listening');
-exitOnSignal(server, log);
+exitOnSignal(server, log, shutdownTracing);

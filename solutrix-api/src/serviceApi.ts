@@ -7,6 +7,8 @@ export interface ServiceApiOptions {
   baseUrl: string;
   tokens: Pick<ServiceTokenClient, 'getToken' | 'invalidate'>;
   timeoutMs: number;
+  /** Default: the global fetch (app.ts passes a timed one for the metrics). */
+  fetch?: typeof fetch;
 }
 
 export interface ServiceApi {
@@ -19,10 +21,10 @@ export interface ServiceApi {
   callServiceApi(path: string): Promise<unknown>;
 }
 
-export function createServiceApi({ baseUrl, tokens, timeoutMs }: ServiceApiOptions): ServiceApi {
+export function createServiceApi({ baseUrl, tokens, timeoutMs, fetch: fetchImpl = globalThis.fetch }: ServiceApiOptions): ServiceApi {
   async function get(path: string, token: string): Promise<Response> {
     try {
-      return await fetch(`${baseUrl}${path}`, {
+      return await fetchImpl(`${baseUrl}${path}`, {
         headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
         redirect: 'manual',
         signal: AbortSignal.timeout(timeoutMs),

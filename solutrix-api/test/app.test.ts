@@ -219,7 +219,7 @@ describe('solutrix-api app', () => {
 
   test('an unexpected error is a 500 server_error without internals', async () => {
     const broken: ServiceTokenClient = {
-      stats: { tokenRequests: 0 },
+      stats: { tokenRequests: 0, cacheHits: 0, failures: { unavailable: 0, rejected: 0, invalid_response: 0 } },
       getToken: () => Promise.reject(new Error('boom: secret=s3cret')),
       invalidate: () => {},
     };

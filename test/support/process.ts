@@ -31,7 +31,7 @@ export type Service = {
 /** Starts `src/main.ts` of a service as a real process on a free port and waits for /healthz. */
 export async function startService(entry: string, env: Record<string, string>, port?: number): Promise<Service> {
   port ??= await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--import', './lib/tracing.ts', entry], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: process.env.SERVICE_LOG_LEVEL ?? 'info', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],

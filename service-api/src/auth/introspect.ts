@@ -50,6 +50,8 @@ export type IntrospectionStats = {
   coalesced: number;
   /** Introspections that ended in `TemporarilyUnavailable`. */
   failures: number;
+  /** Cached results pushed out by `cacheMaxEntries` before they expired. */
+  evictions: number;
 };
 
 /** What the IDP last said about our client credentials; `unknown` until it first answered. */
@@ -126,9 +128,14 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
   // decodes identically under both form and URI decoding.
   const basic = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
 
-  const stats: IntrospectionStats = { introspections: 0, cacheHits: 0, coalesced: 0, failures: 0 };
+  const stats: IntrospectionStats = { introspections: 0, cacheHits: 0, coalesced: 0, failures: 0, evictions: 0 };
   // Expiry is checked against `now` ourselves (not lru-cache's ttl) so an injected clock governs it.
-  const cache = new LRUCache<string, CacheEntry>({ max: cacheMaxEntries });
+  const cache = new LRUCache<string, CacheEntry>({
+    max: cacheMaxEntries,
+    dispose: (_entry, _key, reason) => {
+      if (reason === 'evict') stats.evictions += 1;
+    },
+  });
   const inFlight = new Map<string, Promise<Outcome>>();
 
   let credentials: CredentialsState = 'unknown';

@@ -108,7 +108,7 @@ describe('createIntrospectionVerifier', () => {
     clock.advance(1_001); // 31 s after the first introspection
     await v.verify('user-token');
     assert.equal(stub.calls.length, 2);
-    assert.deepEqual(v.stats, { introspections: 2, cacheHits: 1, coalesced: 0, failures: 0 });
+    assert.deepEqual(v.stats, { introspections: 2, cacheHits: 1, coalesced: 0, failures: 0, evictions: 0 });
   });
 
   it('caches an inactive result for negativeTtlSeconds (default 5 s)', async () => {
@@ -132,7 +132,7 @@ describe('createIntrospectionVerifier', () => {
     const principals = await Promise.all(pending);
     assert.equal(stub.calls.length, 1);
     assert.equal(new Set(principals).size, 1);
-    assert.deepEqual(v.stats, { introspections: 1, cacheHits: 0, coalesced: 99, failures: 0 });
+    assert.deepEqual(v.stats, { introspections: 1, cacheHits: 0, coalesced: 99, failures: 0, evictions: 0 });
   });
 
   it('shares one failing introspection among concurrent callers, then retries', async () => {
@@ -227,7 +227,7 @@ describe('createIntrospectionVerifier', () => {
     const v = verifier({ url: await closedPortUrl() });
     await assert.rejects(v.verify('user-token'), isUnavailable);
     await assert.rejects(v.verify('user-token'), isUnavailable);
-    assert.deepEqual(v.stats, { introspections: 2, cacheHits: 0, coalesced: 0, failures: 2 });
+    assert.deepEqual(v.stats, { introspections: 2, cacheHits: 0, coalesced: 0, failures: 2, evictions: 0 });
   });
 
   it('is temporarily unavailable when our own client credentials are rejected (401 invalid_client)', async () => {
@@ -318,5 +318,7 @@ describe('createIntrospectionVerifier', () => {
     await v.verify('user-token');
     assert.equal(stub.calls.length, 3);
     assert.equal(v.cacheKeys().length, 1);
+    // Each new token pushed the other out: counted, for the metrics.
+    assert.equal(v.stats.evictions, 2);
   });
 });

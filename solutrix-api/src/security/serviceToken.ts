@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
-import { askIdp } from './idpError.ts';
+import { askIdp, IdpError } from './idpError.ts';
 
 export { IdpError, IdpInvalidResponse, IdpRejected, IdpUnavailable } from './idpError.ts';
 
@@ -49,9 +49,26 @@ export interface ServiceTokenClient {
    * so many callers that saw the same 401 still cause just one new token request.
    */
   invalidate(token?: string): void;
-  /** Token requests actually sent to the IDP (including failed ones). */
-  readonly stats: { readonly tokenRequests: number };
+  /** Counters for metrics and tests. */
+  readonly stats: Readonly<ServiceTokenStats>;
 }
+
+export interface ServiceTokenStats {
+  /** Token requests actually sent to the IDP (including failed ones). */
+  tokenRequests: number;
+  /** `getToken()` calls answered from the cache, without waiting for the IDP. */
+  cacheHits: number;
+  /** `getToken()` rounds that obtained no token (discovery or token request), by reason. */
+  failures: Record<ServiceTokenFailure, number>;
+}
+
+/** Why a `getToken()` round obtained no token: the IDP's failure class (see idpError.ts). */
+export type ServiceTokenFailure = 'unavailable' | 'rejected' | 'invalid_response';
+const FAILURE_REASONS: Record<IdpError['code'], ServiceTokenFailure> = {
+  ERR_IDP_UNAVAILABLE: 'unavailable',
+  ERR_IDP_REJECTED: 'rejected',
+  ERR_IDP_INVALID_RESPONSE: 'invalid_response',
+};
 
 interface CachedToken {
   readonly clientKey: string;
@@ -123,7 +140,7 @@ export function createServiceTokenClient(options: ServiceTokenOptions): ServiceT
   const timeout = options.timeoutSeconds ?? DEFAULT_TIMEOUT_S;
   const secretDigest = createHash('sha256').update(options.clientSecret).digest('base64url');
   const clientKey = JSON.stringify([options.issuer, options.tokenUrl ?? null, options.clientId, secretDigest]);
-  const stats = { tokenRequests: 0 };
+  const stats: ServiceTokenStats = { tokenRequests: 0, cacheHits: 0, failures: { unavailable: 0, rejected: 0, invalid_response: 0 } };
   // Bumped by invalidate(): a token request started before it must not refill the cache.
   let generation = 0;
   let configuration: Promise<oidc.Configuration> | undefined;
@@ -169,12 +186,20 @@ export function createServiceTokenClient(options: ServiceTokenOptions): ServiceT
       const key = JSON.stringify([clientKey, scope, resource ?? null]);
       const cached = tokens.get(key);
       const t = now();
-      if (cached !== undefined && t < cached.refreshAt) return Promise.resolve(cached.accessToken);
+      if (cached !== undefined && t < cached.refreshAt) {
+        stats.cacheHits += 1;
+        return Promise.resolve(cached.accessToken);
+      }
 
       // Registered synchronously, before any await, so every concurrent caller finds it.
       let pending = inFlight.get(key);
       if (pending === undefined) {
-        pending = requestToken(key, scope, resource).finally(() => inFlight.delete(key));
+        pending = requestToken(key, scope, resource)
+          .catch((err: unknown) => {
+            if (err instanceof IdpError) stats.failures[FAILURE_REASONS[err.code]] += 1;
+            throw err;
+          })
+          .finally(() => inFlight.delete(key));
         inFlight.set(key, pending);
       }
       if (cached === undefined || t >= cached.expiresAt) return pending;

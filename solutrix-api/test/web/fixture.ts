@@ -71,7 +71,7 @@ export async function startWebFixture(env: Record<string, string> = {}): Promise
   const userTokens = createUserTokens(webIdp, now);
   const web = config.web!;
   const sessions = new LruSessionStore({ max: web.maxSessions, idleTimeoutMs: web.sessionIdleTimeoutSeconds * 1000, now });
-  const machineToken: ServiceTokenClient = { getToken: async () => 'machine-token', invalidate() {}, stats: { tokenRequests: 0 } };
+  const machineToken: ServiceTokenClient = { getToken: async () => 'machine-token', invalidate() {}, stats: { tokenRequests: 0, cacheHits: 0, failures: { unavailable: 0, rejected: 0, invalid_response: 0 } } };
   const server: Server = createServer(
     createApp(config, { log: pino({ level: 'silent' }), serviceToken: machineToken, web: { now, idp: webIdp, userTokens, sessionStore: sessions } }),
   );
