@@ -1,7 +1,9 @@
 // `npm run compose:smoke`: proves compose.yaml's wiring on a real Docker engine without a registry.
 //   1. engine: installs Debian's docker.io/docker-compose/debootstrap if missing, starts dockerd
 //      (no engine can run at all: a SKIPPED banner and exit 0 — the only way to skip)
-//   2. image: the offline stand-in for the Dockerfile (test/compose/image.ts), cached
+//   2. image: `docker build` of the real Dockerfile (test/compose/image.ts); where its base image
+//      node:22-bookworm-slim cannot be pulled, an offline stand-in is tagged under that name first
+//      (test/compose/node-base.ts, cached)
 //   3. `docker-compose up -d --no-build`, every container healthy, the seed exited 0
 //   4. machine flow: Solutrix → IDP (client_credentials) → Service API (introspection)
 //   5. the Playwright suite against the compose stack
@@ -9,7 +11,7 @@
 //   7. `down -v` in any case; non-zero exit on any failure
 //   8. with SMOKE_SCALE=1, then the scale-out stack (compose.yaml + compose.scale.yaml): PostgreSQL
 //      (a local image standing in for postgres:16, test/compose/postgres-image.ts), two IDP
-//      replicas behind the round-robin LB; a client registered and a token issued through the LB,
+//      replicas of the image from step 2 behind the round-robin LB; a client registered and a token issued through the LB,
 //      introspected many times through it (both replicas must answer, tokens of one active at the
 //      other, same JWKS on both), the machine flow, then `down -v`
 // Environment: SMOKE_SKIP_E2E=1 skips step 5 (says so loudly); SMOKE_KEEP=1 leaves the stack up;
@@ -20,7 +22,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureEngine } from './engine.ts';
-import { buildOfflineImage } from './image.ts';
+import { buildImage } from './image.ts';
 import { buildPostgresImage } from './postgres-image.ts';
 import { run, Timings } from './run.ts';
 import { basic, form, http, portInUse, Stack } from './stack.ts';
@@ -245,7 +247,7 @@ async function main(): Promise<number> {
   }
   let brought = false;
   try {
-    await timings.phase('image', () => buildOfflineImage({ root: ROOT, image: IMAGE }));
+    await timings.phase('image (docker build)', () => buildImage({ root: ROOT, image: IMAGE }));
     if (SCALE_ONLY) {
       await scale();
       return 0;
