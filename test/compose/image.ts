@@ -5,6 +5,7 @@
 // `--network host` (probed, or set by SMOKE_BUILD_NETWORK). Everything after `FROM` is the real file.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { buildHaproxyStandIn, HAPROXY_BASE } from './haproxy-image.ts';
 import { buildNodeStandIn, NODE_BASE, officialImage } from './node-base.ts';
 import { run } from './run.ts';
 import { defaultLog, type Log } from './rootfs.ts';
@@ -12,6 +13,7 @@ import { defaultLog, type Log } from './rootfs.ts';
 /** Offline stand-ins, by the image name they stand in for. */
 const STAND_INS: Record<string, (log: Log) => Promise<unknown>> = {
   [NODE_BASE]: (log) => buildNodeStandIn({ log }),
+  [HAPROXY_BASE]: (log) => buildHaproxyStandIn({ log }),
 };
 
 /** The external images of a Dockerfile's `FROM` lines (stage names excluded). */
@@ -45,7 +47,8 @@ export type BuildResult = { standIns: string[]; cachedSteps: number; steps: numb
 
 export async function buildImage(options: { root: string; image: string; log?: Log }): Promise<BuildResult> {
   const log = options.log ?? defaultLog;
-  const bases = baseImages(readFileSync(join(options.root, 'Dockerfile'), 'utf8'));
+  const dockerfile = readFileSync(join(options.root, 'Dockerfile'), 'utf8');
+  const bases = baseImages(dockerfile);
   if (bases.length === 0) throw new Error('the Dockerfile names no base image (FROM)');
   const standIns: string[] = [];
   for (const base of bases) {
@@ -60,7 +63,9 @@ export async function buildImage(options: { root: string; image: string; log?: L
     standIns.push(base);
   }
 
-  const network = process.env.SMOKE_BUILD_NETWORK ?? (standIns.length ? await buildNetwork(standIns[0]!, log) : '');
+  // Only `RUN` steps use the network (the probe needs Node in the base: the app's Dockerfile).
+  const runs = /^\s*RUN\s/im.test(dockerfile);
+  const network = process.env.SMOKE_BUILD_NETWORK ?? (standIns.length && runs ? await buildNetwork(standIns[0]!, log) : '');
   const args = ['build', '--tag', options.image, ...(network ? ['--network', network] : []), options.root];
   log(`docker ${args.join(' ')}`);
   // The classic builder prints one "Step n/m" per instruction and " ---> Using cache" for each reused one.
