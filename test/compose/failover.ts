@@ -40,7 +40,9 @@ async function waitForLog(container: string, since: number, pattern: RegExp, ms:
     if (pattern.test(`${logs.stdout}\n${logs.stderr}`)) return Date.now();
     await sleep(200);
   }
-  throw new Error(`${pattern} not in the log of ${container} after ${ms / 1000} s`);
+  const logs = await run('docker', ['logs', '--since', String(since), container], { timeoutMs: 15_000 });
+  const tail = `${logs.stdout}\n${logs.stderr}`.trim().split('\n').slice(-20).join('\n');
+  throw new Error(`${pattern} not in the log of ${container} after ${ms / 1000} s; its last lines:\n${tail}`);
 }
 
 export type FailoverReport = {
@@ -66,9 +68,10 @@ export async function proxyFailover(options: { stack: Stack; idp: string; client
     const since = Math.floor(Date.now() / 1000) - 1;
     const stopAt = Date.now();
     await run('docker', ['stop', '--time', '10', victim], { timeoutMs: 60_000 });
-    // HAProxy logs a state change of a server: "Server replicas/idp-a is DOWN" (failed checks) or
-    // "... is going DOWN for maintenance" (its name no longer resolves).
-    const noticedAt = await waitForLog(proxy, since, new RegExp(`replicas/${replica} is (going )?DOWN`), 30_000);
+    // The health check's verdict: "Server replicas/idp-a is DOWN, reason: Layer4 connection problem ...".
+    // (Not "is going DOWN for maintenance", which DNS says once the container is gone: that would take
+    // the replica out even without health checks.)
+    const noticedAt = await waitForLog(proxy, since, new RegExp(`Server replicas/${replica} is DOWN, reason: Layer[4-7]`), 30_000);
     await sleep(3000);
     const restartAt = Date.now();
     await run('docker', ['start', victim], { timeoutMs: 60_000 });
@@ -100,6 +103,9 @@ export async function proxyFailover(options: { stack: Stack; idp: string; client
         `(${afterNotice.filter((s) => !s.ok).length} failed), answering again ${report.backAfterMs} ms after docker start; ` +
         `failures after the proxy noticed: ${report.failedAfterNoticed}`,
     );
+    const states = await run('docker', ['logs', '--since', String(since), proxy], { timeoutMs: 15_000 });
+    const lines = `${states.stdout}\n${states.stderr}`.split('\n').filter((l) => l.includes(`replicas/${replica}`) && !l.includes('HTTP/'));
+    console.log(`  the proxy's log about ${replica}:\n${lines.map((l) => `    ${l.trim()}`).join('\n')}`);
     if (failed.length) console.log(`  failed requests: ${JSON.stringify(failed.slice(0, 5).map((s) => s.detail))}`);
     if (report.failedAfterNoticed > 0) throw new Error(`${report.failedAfterNoticed} requests failed after the proxy had taken ${replica} out`);
     if (afterNotice.length < 10) throw new Error(`too few requests while ${replica} was out (${afterNotice.length})`);
