@@ -6,13 +6,12 @@
 //   PGDATA (default /var/lib/postgresql/data, a volume), initdb on first start, listening on every
 //   interface with scram-sha-256 password auth, `pg_isready` on PATH; runs as the postgres user.
 // Debian bookworm ships PostgreSQL 15 (the user-facing file names postgres:16; the IDP needs neither).
-import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { cacheDir } from './image.ts';
-import { run, runOk } from './run.ts';
+import { runOk } from './run.ts';
+import { cacheDir, chroot, chrootAptInstall, defaultLog, derivedRootfs, imageLabel, importRootfs, INPUTS_LABEL, SUITE, type Log } from './rootfs.ts';
 
-const SUITE = 'bookworm';
 /** Bump when the layout of the cached PostgreSQL rootfs changes. */
 const LAYOUT = 'v1';
 
@@ -61,61 +60,35 @@ function pgChanges(pgBin: string): string[] {
   ];
 }
 
-async function chroot(dir: string, command: string, timeoutMs = 900_000): Promise<void> {
-  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', DEBIAN_FRONTEND: 'noninteractive', LANG: 'C.UTF-8', HOME: '/root' };
-  await runOk('chroot', [dir, 'sh', '-c', command], { env, timeoutMs });
-}
-
 /** debootstrap minbase + postgresql, built once per key. Returns the rootfs and the server's bin dir. */
-async function postgresRootfs(cache: string, log: (line: string) => void): Promise<{ dir: string; key: string; pgBin: string }> {
+async function postgresRootfs(cache: string, log: Log): Promise<{ dir: string; key: string; pgBin: string }> {
   const key = `${SUITE}-minbase-postgresql-${LAYOUT}`;
-  const dir = join(cache, 'rootfs', key);
-  const debootstrapped = join(cache, 'rootfs', `${SUITE}-minbase`);
-  if (!existsSync(join(dir, '.complete'))) {
-    if (!existsSync(join(debootstrapped, '.complete'))) throw new Error(`${debootstrapped} missing: build the app image first (buildOfflineImage)`);
-    log(`rootfs ${key}: chroot apt-get install postgresql (about a minute)`);
-    const tmp = `${dir}.tmp`;
-    rmSync(tmp, { recursive: true, force: true });
-    await runOk('cp', ['-a', debootstrapped, tmp], { timeoutMs: 300_000 });
-    rmSync(join(tmp, '.complete'), { force: true });
-    copyFileSync('/etc/resolv.conf', join(tmp, 'etc', 'resolv.conf'));
-    // No services started by maintainer scripts, no default cluster (the entry point runs initdb).
-    writeFileSync(join(tmp, 'usr', 'sbin', 'policy-rc.d'), '#!/bin/sh\nexit 101\n', { mode: 0o755 });
-    mkdirSync(join(tmp, 'etc', 'postgresql-common'), { recursive: true });
-    writeFileSync(join(tmp, 'etc', 'postgresql-common', 'createcluster.conf'), 'create_main_cluster = false\n');
-    await chroot(tmp, 'apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/*');
-    rmSync(join(tmp, 'usr', 'sbin', 'policy-rc.d'), { force: true });
-    writeFileSync(join(tmp, 'etc', 'resolv.conf'), '');
+  const dir = await derivedRootfs(cache, key, log, async (tmp) => {
+    // No default cluster (the entry point runs initdb).
+    await chroot(tmp, 'mkdir -p /etc/postgresql-common && echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf');
+    await chrootAptInstall(tmp, ['postgresql']);
     // The data dir (a volume: takes owner and mode from here when first created) and the socket dir.
     await chroot(tmp, 'install -d -o postgres -g postgres -m 700 /var/lib/postgresql/data && install -d -o postgres -g postgres -m 2775 /var/run/postgresql');
-    writeFileSync(join(tmp, 'usr', 'local', 'bin', 'docker-entrypoint.sh'), ENTRYPOINT);
-    chmodSync(join(tmp, 'usr', 'local', 'bin', 'docker-entrypoint.sh'), 0o755);
-    writeFileSync(join(tmp, '.complete'), '');
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
-  }
+  });
   const versions = (await runOk('ls', [join(dir, 'usr', 'lib', 'postgresql')], { timeoutMs: 10_000 })).stdout.trim().split('\n');
   const pgBin = `/usr/lib/postgresql/${versions.sort().pop()}/bin`;
   return { dir, key, pgBin };
 }
 
-export async function buildPostgresImage(options: { image: string; cacheDir?: string; log?: (line: string) => void }): Promise<{ imported: boolean }> {
-  const log = options.log ?? ((line: string) => console.log(`  ${line}`));
+export async function buildPostgresImage(options: { image: string; cacheDir?: string; log?: Log }): Promise<{ imported: boolean }> {
+  const log = options.log ?? defaultLog;
   const cache = options.cacheDir ?? cacheDir();
   const rootfs = await postgresRootfs(cache, log);
-  // The entry point is rewritten on every build so edits to it reach the image.
+  // The entry point is written on every build so edits to it reach the image.
   writeFileSync(join(rootfs.dir, 'usr', 'local', 'bin', 'docker-entrypoint.sh'), ENTRYPOINT);
+  chmodSync(join(rootfs.dir, 'usr', 'local', 'bin', 'docker-entrypoint.sh'), 0o755);
   const changes = pgChanges(rootfs.pgBin);
   const inputs = createHash('sha256').update(rootfs.key).update(ENTRYPOINT).update(changes.join('\n')).digest('hex').slice(0, 24);
-  const inspected = await run('docker', ['image', 'inspect', '--format', '{{ index .Config.Labels "solutrix.smoke.inputs" }}', options.image], { timeoutMs: 30_000 });
-  if (inspected.code === 0 && inspected.stdout.trim() === inputs) {
+  if ((await imageLabel(options.image, INPUTS_LABEL)) === inputs) {
     log(`${options.image} is up to date (inputs ${inputs})`);
     return { imported: false };
   }
-  const args = [...changes, `LABEL solutrix.smoke.inputs=${inputs}`].flatMap((c) => ['--change', c]);
-  const quoted = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const command = `set -o pipefail; tar -c --exclude=./.complete -C ${quoted(rootfs.dir)} . | docker import ${args.map(quoted).join(' ')} - ${quoted(options.image)}`;
-  await runOk('bash', ['-c', command], { timeoutMs: 600_000 });
+  await importRootfs(rootfs.dir, options.image, changes, inputs);
   log(`imported ${options.image} (inputs ${inputs})`);
   return { imported: true };
 }

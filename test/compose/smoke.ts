@@ -1,7 +1,9 @@
 // `npm run compose:smoke`: proves compose.yaml's wiring on a real Docker engine without a registry.
 //   1. engine: installs Debian's docker.io/docker-compose/debootstrap if missing, starts dockerd
 //      (no engine can run at all: a SKIPPED banner and exit 0 — the only way to skip)
-//   2. image: the offline stand-in for the Dockerfile (test/compose/image.ts), cached
+//   2. image: `docker build` of the real Dockerfile (test/compose/image.ts); where its base image
+//      node:22-bookworm-slim cannot be pulled, an offline stand-in is tagged under that name first
+//      (test/compose/node-base.ts, cached)
 //   3. `docker-compose up -d --no-build`, every container healthy, the seed exited 0
 //   4. machine flow: Solutrix → IDP (client_credentials) → Service API (introspection)
 //   5. the Playwright suite against the compose stack
@@ -9,9 +11,11 @@
 //   7. `down -v` in any case; non-zero exit on any failure
 //   8. with SMOKE_SCALE=1, then the scale-out stack (compose.yaml + compose.scale.yaml): PostgreSQL
 //      (a local image standing in for postgres:16, test/compose/postgres-image.ts), two IDP
-//      replicas behind the round-robin LB; a client registered and a token issued through the LB,
-//      introspected many times through it (both replicas must answer, tokens of one active at the
-//      other, same JWKS on both), the machine flow, then `down -v`
+//      replicas of the image from step 2 behind HAProxy (haproxy/Dockerfile, built on a stand-in for
+//      haproxy:3.2 where it cannot be pulled: test/compose/haproxy-image.ts); a client registered and
+//      tokens issued through the proxy, introspected many times through it (both replicas must answer,
+//      tokens of one active at the other, same JWKS on both); one replica stopped under steady
+//      traffic and started again (test/compose/failover.ts); the machine flow; then `down -v`
 // Environment: SMOKE_SKIP_E2E=1 skips step 5 (says so loudly); SMOKE_KEEP=1 leaves the stack up;
 // SMOKE_SCALE=1 adds step 8, SMOKE_SCALE=only runs just the image build and step 8;
 // SMOKE_COMPOSE_V2=1 drives `docker compose` instead of `docker-compose`; SOLUTRIX_SMOKE_CACHE moves the cache.
@@ -20,7 +24,8 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureEngine } from './engine.ts';
-import { buildOfflineImage } from './image.ts';
+import { buildImage } from './image.ts';
+import { proxyFailover } from './failover.ts';
 import { buildPostgresImage } from './postgres-image.ts';
 import { run, Timings } from './run.ts';
 import { basic, form, http, portInUse, Stack } from './stack.ts';
@@ -41,10 +46,11 @@ const stack = new Stack(ROOT, PROJECT, stackEnv);
 const SCALE = process.env.SMOKE_SCALE === '1' || process.env.SMOKE_SCALE === 'only';
 const SCALE_ONLY = process.env.SMOKE_SCALE === 'only';
 const POSTGRES_IMAGE = process.env.SMOKE_POSTGRES_IMAGE || 'solutrix-local-postgres:dev';
+const PROXY_IMAGE = process.env.SOLUTRIX_PROXY_IMAGE || 'solutrix-local-haproxy:dev';
 const scaleStack = new Stack(
   ROOT,
   `${PROJECT}-scale`,
-  { ...stackEnv, POSTGRES_IMAGE, POSTGRES_PASSWORD: randomBytes(16).toString('hex') },
+  { ...stackEnv, POSTGRES_IMAGE, SOLUTRIX_PROXY_IMAGE: PROXY_IMAGE, POSTGRES_PASSWORD: randomBytes(16).toString('hex') },
   ['compose.yaml', 'compose.scale.yaml'],
   { longRunning: ['postgres', 'idp-a', 'idp-b', 'idp', 'service-api', 'solutrix-api'], oneShot: ['seed'] },
 );
@@ -164,10 +170,11 @@ async function persistence(): Promise<void> {
   console.log('  token, clients and secrets survived down/up');
 }
 
-const REPLICAS = ['idp-a:4000', 'idp-b:4000'];
+/** The replicas, as HAProxy names them in X-Upstream (its server names) and as compose names them. */
+const REPLICAS = ['idp-a', 'idp-b'];
 
-/** Through the LB: a new client, a token, many introspections answered by both replicas. */
-async function scaleRoundRobin(): Promise<void> {
+/** Through the proxy: a new client, tokens, many introspections answered by both replicas. */
+async function scaleRoundRobin(): Promise<{ clientId: string; secret: string; token: string }> {
   const admin = { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' };
   const name = `scale-smoke-${randomBytes(4).toString('hex')}`;
   const created = await http(`${IDP}/api/global/admin/clients`, {
@@ -175,7 +182,7 @@ async function scaleRoundRobin(): Promise<void> {
     headers: admin,
     body: JSON.stringify({ name, redirect_uris: [], grant_types: ['client_credentials'], scopes: ['service.api'] }),
   });
-  check(created.status === 201 && typeof created.json.client_secret === 'string', 'register a client through the LB', { status: created.status, body: created.json });
+  check(created.status === 201 && typeof created.json.client_secret === 'string', 'register a client through the proxy', { status: created.status, body: created.json });
   const secret = created.json.client_secret as string;
   const seen = new Map<string, number>();
   const count = (res: { headers: Headers }) => {
@@ -183,13 +190,15 @@ async function scaleRoundRobin(): Promise<void> {
     seen.set(upstream, (seen.get(upstream) ?? 0) + 1);
     return upstream;
   };
-  // A few tokens (each issued by whichever replica the LB picked), each introspected on both.
+  // A few tokens (each issued by whichever replica the proxy picked), each introspected on both.
   const issuers = new Set<string>();
   const rounds = 20;
+  let token = '';
   for (let i = 0; i < 4; i++) {
     const res = await http(`${IDP}/oauth/token`, form({ grant_type: 'client_credentials', scope: 'service.api' }, basic(name, secret)));
-    check(res.status === 200 && typeof res.json.access_token === 'string', `client_credentials for ${name} through the LB`, { status: res.status, body: res.json });
+    check(res.status === 200 && typeof res.json.access_token === 'string', `client_credentials for ${name} through the proxy`, { status: res.status, body: res.json });
     issuers.add(count(res));
+    token = res.json.access_token as string;
     for (let j = 0; j < rounds; j++) {
       const info = await http(`${IDP}/oauth/introspect`, form({ token: res.json.access_token as string }, basic(name, secret)));
       check(info.status === 200 && info.json.active === true && info.json.client_id === name, `introspection #${j} via ${info.headers.get('x-upstream')}`, { status: info.status, body: info.json });
@@ -199,21 +208,23 @@ async function scaleRoundRobin(): Promise<void> {
   }
   const summary = Object.fromEntries(seen);
   console.log(`  answers per upstream: ${JSON.stringify(summary)} (tokens issued by ${[...issuers].join(', ')})`);
-  for (const replica of REPLICAS) check((seen.get(replica) ?? 0) >= 10, `replica ${replica} answered through the LB`, summary);
+  for (const replica of REPLICAS) check((seen.get(replica) ?? 0) >= 10, `replica ${replica} answered through the proxy`, summary);
   check(seen.size === REPLICAS.length, 'only the two replicas answered', summary);
 
   // The replicas, asked directly over the compose network: one key set, one issuer.
-  const script = `Promise.all(${JSON.stringify(REPLICAS)}.map((r) => fetch('http://' + r + '/oauth/jwks.json').then((x) => x.text()))).then((t) => console.log(JSON.stringify(t)))`;
+  const script = `Promise.all(${JSON.stringify(REPLICAS)}.map((r) => fetch('http://' + r + ':4000/oauth/jwks.json').then((x) => x.text()))).then((t) => console.log(JSON.stringify(t)))`;
   const out = await scaleStack.exec('service-api', ['node', '-e', script]);
   const [a, b] = JSON.parse(out.trim().split('\n').pop()!) as string[];
   check(a === b && (JSON.parse(a!) as { keys: unknown[] }).keys.length > 0, 'both replicas publish the same JWKS', { a, b });
   console.log('  both replicas publish the same JWKS');
+  return { clientId: name, secret, token };
 }
 
 async function scale(): Promise<void> {
   let brought = false;
   try {
     await timings.phase('scale: postgres image', () => buildPostgresImage({ image: POSTGRES_IMAGE }));
+    await timings.phase('scale: proxy image (docker build)', () => buildImage({ root: join(ROOT, 'haproxy'), image: PROXY_IMAGE }));
     await timings.phase('scale: up', async () => {
       await scaleStack.down(true).catch(() => undefined);
       const busy = [];
@@ -223,7 +234,10 @@ async function scale(): Promise<void> {
       await scaleStack.up();
       await scaleStack.waitHealthy();
     });
-    await timings.phase('scale: round robin', scaleRoundRobin);
+    const client = await timings.phase('scale: round robin', scaleRoundRobin);
+    await timings.phase('scale: failover', () =>
+      proxyFailover({ stack: scaleStack, idp: IDP, ...client, replica: REPLICAS[0]!, other: REPLICAS[1]! }),
+    );
     await timings.phase('scale: machine flow', machineFlow);
   } catch (err) {
     if (brought) {
@@ -246,7 +260,7 @@ async function main(): Promise<number> {
   }
   let brought = false;
   try {
-    await timings.phase('image', () => buildOfflineImage({ root: ROOT, image: IMAGE }));
+    await timings.phase('image (docker build)', () => buildImage({ root: ROOT, image: IMAGE }));
     if (SCALE_ONLY) {
       await scale();
       return 0;

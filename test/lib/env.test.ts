@@ -40,7 +40,6 @@ describe('every program reports a setting that cannot work the same way', () => 
     { entry: 'scripts/start.ts', env: { IDP_PORT: '6000' }, line: `start: configuration error: IDP_PORT must not be 6000: browsers and Node's fetch refuse to connect to it (a Fetch standard "bad port"); choose another` },
     { entry: 'idp/src/main.ts', env: { PORT: '10080' }, line: `idp: configuration error: PORT must not be 10080: browsers and Node's fetch refuse to connect to it (a Fetch standard "bad port"); choose another` },
     { entry: 'scripts/seed.ts', env: { IDP_ADMIN_TOKEN: 'x'.repeat(32), IDP_BASE: 'nope' }, line: 'seed: configuration error: IDP_BASE must be an absolute URL, got "nope"' },
-    { entry: 'compose.lb.ts', env: {}, line: 'lb: configuration error: LB_UPSTREAMS must list at least one host:port' },
   ];
   for (const { entry, env, line } of cases) {
     it(`${entry} ${Object.keys(env).join(' ')}: one line on stderr naming the variable, exit code 1, no stack trace`, async () => {
