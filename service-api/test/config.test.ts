@@ -7,10 +7,14 @@ import { loadConfig } from '../src/config.ts';
 
 describe('loadConfig', () => {
   it('uses the local-dev defaults and requires only the introspection secret', () => {
-    const config = loadConfig({ INTROSPECTION_CLIENT_SECRET: 'dev-secret' });
+    const loaded = loadConfig({ INTROSPECTION_CLIENT_SECRET: 'dev-secret' });
+    assert.ok(Object.isFrozen(loaded));
+    const { metricsAllow, ...config } = loaded;
+    assert.deepEqual(metricsAllow.entries, []);
     assert.deepEqual(config, {
       port: 4001,
       host: undefined,
+      logLevel: 'info',
       realm: 'service-api',
       tokenVerification: 'auto',
       introspection: {
@@ -38,7 +42,7 @@ describe('loadConfig', () => {
         acceptTokensWithoutAudience: false,
       },
     });
-    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.introspection) && Object.isFrozen(config.jwt));
+    assert.ok(Object.isFrozen(config.introspection) && Object.isFrozen(config.jwt));
   });
 
   it('reads every variable', () => {
