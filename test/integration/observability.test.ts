@@ -1,16 +1,14 @@
 // Metrics and traces of the real stack: three processes with tracing on, exporting OTLP/HTTP JSON to a
 // receiver in this test; /metrics of each parsed with a Prometheus text parser.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { listen, close } from '../../lib/server.ts';
-import { startIdp, type TestIdp } from '../support/idp.ts';
+import type { TestIdp } from '../support/idp.ts';
 import type { Service } from '../support/process.ts';
-import { DEFAULT_SEED_FILE, secretFile, seed } from '../../scripts/seed.ts';
-import { AUDIENCE, MODE, serviceApiEnv, solutrixEnv, startServiceApi, startSolutrix } from './stack.ts';
+import { secretFile } from '../../scripts/seed.ts';
+import { AUDIENCE, MODE, serviceApiEnv, solutrixEnv, startSeededIdp, startServiceApi, startSolutrix } from './stack.ts';
 
 type Span = { traceId: string; spanId: string; name: string; service: string; attributes: string };
 const spans: Span[] = [];
@@ -40,16 +38,8 @@ before(async () => {
   });
   otlp = `http://127.0.0.1:${await listen(receiver, 0, '127.0.0.1')}`;
   const tracing = { OTEL_EXPORTER_OTLP_ENDPOINT: otlp, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '100' };
-  idp = await startIdp({ env: { ACCESS_TOKEN_FORMAT: MODE, SERVICE_API_AUDIENCE: AUDIENCE, IDP_INTROSPECTORS: '', ...tracing }, serviceApi: false });
-  const credentialsDir = mkdtempSync(join(tmpdir(), 'observability-credentials-'));
-  await seed({
-    idpBase: idp.origin,
-    adminToken: idp.adminToken,
-    credentialsDir,
-    file: DEFAULT_SEED_FILE,
-    env: { SERVICE_API_AUDIENCE: AUDIENCE, SOLUTRIX_PUBLIC_URL: 'http://127.0.0.1:9' },
-    log: () => {},
-  });
+  let credentialsDir: string;
+  ({ idp, credentialsDir } = await startSeededIdp(MODE, tracing));
   secrets = ['service-introspector', 'solutrix-api'].map((id) => readFileSync(secretFile(credentialsDir, id), 'utf8').trim());
   serviceApi = await startServiceApi({ ...serviceApiEnv(idp, credentialsDir), ...tracing });
   solutrix = await startSolutrix({ ...solutrixEnv(idp, credentialsDir, serviceApi.origin), ...tracing });

@@ -12,10 +12,13 @@ export type TokenFormat = 'opaque' | 'jwt';
 export const MODE: TokenFormat = process.env.ACCESS_TOKEN_FORMAT === 'jwt' ? 'jwt' : 'opaque';
 export const AUDIENCE = 'http://localhost:4001';
 
-export async function startSeededIdp(mode: TokenFormat = MODE): Promise<{ idp: TestIdp; credentialsDir: string; client: (id: string) => RegisteredClient }> {
+export async function startSeededIdp(
+  mode: TokenFormat = MODE,
+  extraEnv: Record<string, string> = {},
+): Promise<{ idp: TestIdp; credentialsDir: string; client: (id: string) => RegisteredClient }> {
   // The seed file declares the Service API's resource server and its introspector: no deprecated
   // IDP_INTROSPECTORS, the per-client introspection policy is the one under test.
-  const idp = await startIdp({ env: { ACCESS_TOKEN_FORMAT: mode, SERVICE_API_AUDIENCE: AUDIENCE, IDP_INTROSPECTORS: '' }, serviceApi: false });
+  const idp = await startIdp({ env: { ACCESS_TOKEN_FORMAT: mode, SERVICE_API_AUDIENCE: AUDIENCE, IDP_INTROSPECTORS: '', ...extraEnv }, serviceApi: false });
   const credentialsDir = mkdtempSync(join(tmpdir(), 'integration-credentials-'));
   await seed({
     idpBase: idp.origin,
