@@ -11,10 +11,11 @@ import { admin, bearer } from './helpers.ts';
 // Own IDP processes: these tests push the test runner's address over the admin API's failure bound.
 let idp: TestIdp;
 let spoofed: TestIdp;
+let proxied: TestIdp;
 before(async () => {
-  [idp, spoofed] = await Promise.all([startIdp(), startIdp()]);
+  [idp, spoofed, proxied] = await Promise.all([startIdp(), startIdp(), startIdp({ env: { IDP_TRUSTED_PROXIES: '127.0.0.1' } })]);
 });
-after(() => Promise.all([idp?.stop(), spoofed?.stop()]));
+after(() => Promise.all([idp?.stop(), spoofed?.stop(), proxied?.stop()]));
 
 const TOO_MANY = { error: 'too_many_requests', error_description: 'too many failed admin authentications; retry later' };
 
@@ -62,6 +63,15 @@ describe('admin authentication rate limit', () => {
     }
     assert.deepEqual(statuses, [...Array(20).fill(401), ...Array(5).fill(429)]);
     assert.equal((await admin(spoofed, '/clients', { headers: bearer(spoofed.adminToken) })).status, 200);
+  });
+
+  test('behind a trusted proxy (IDP_TRUSTED_PROXIES=127.0.0.1) each forwarded address has its own bound; entries left of it are ignored', async () => {
+    const wrong = (i: number, forwardedFor: string) => admin(proxied, '/clients', { headers: { ...bearer(`guess-${i}`), 'x-forwarded-for': forwardedFor } });
+    const statuses: number[] = [];
+    for (let i = 1; i <= 21; i++) statuses.push((await wrong(i, `198.51.100.${i}, 203.0.113.1`)).status);
+    assert.deepEqual(statuses, [...Array(20).fill(401), 429]);
+    assert.equal((await wrong(22, '203.0.113.2')).status, 401, 'another forwarded address has its own budget');
+    assert.equal((await wrong(23, '203.0.113.1')).status, 429);
   });
 });
 
