@@ -8,6 +8,7 @@ import { createRegistry, koaMetrics } from '../../lib/metrics.ts';
 import type { Registry } from 'prom-client';
 import { idpMetrics } from './metrics.ts';
 import { adminApi } from './admin/router.ts';
+import { clientAddressResolver } from './clientAddress.ts';
 import { requireClientAuthentication } from './clientAuthentication.ts';
 import type { IdpConfig } from './config.ts';
 import { jsonErrors, notFound } from './errors.ts';
@@ -34,6 +35,9 @@ export function createApp(
   const issuer = new URL(config.issuer);
   const mountPath = issuer.pathname === '/' ? '/' : issuer.pathname;
 
+  const clientAddress = clientAddressResolver(config.trustedProxies);
+  // proxy: true stays for ctx.protocol/ctx.secure (oidc-provider's secure cookies behind a TLS-terminating
+  // proxy), and those come from the issuer below, never from the caller. ctx.ip is pinned below too.
   const app = new Koa({ proxy: true });
   // Under koa-mount oidc-provider signs cookies with the parent app's keys: they must be the same.
   app.keys = secrets.cookieKeys;
@@ -53,6 +57,9 @@ export function createApp(
     delete ctx.request.header['x-forwarded-host'];
     ctx.request.header.host = issuer.host;
     ctx.request.header['x-forwarded-proto'] = issuer.protocol.slice(0, -1);
+    // With proxy: true koa would take ctx.ip from the caller's X-Forwarded-For: pin it to the address
+    // the limiters use, so no code that reads ctx.ip can be fooled.
+    ctx.request.ip = clientAddress(ctx);
     return next();
   });
 
@@ -84,8 +91,8 @@ export function createApp(
   app.use(koaMetrics(registry, config.metricsAllow));
   app.use(metrics.admin());
   app.use(metrics.endpoints(mountPath));
-  app.use(adminApi(provider, store, secrets.adminToken));
-  app.use(interactionRoutes(provider, store, { issuerOrigin: issuer.origin, firstParty: new Set(config.firstPartyClients) }));
+  app.use(adminApi(provider, store, secrets.adminToken, clientAddress));
+  app.use(interactionRoutes(provider, store, { issuerOrigin: issuer.origin, firstParty: new Set(config.firstPartyClients), clientAddress }));
   app.use(mount(mountPath, provider));
   app.use((ctx) => {
     if (ctx.status === 404 && ctx.body === undefined) throw notFound(`no route ${ctx.method} ${ctx.path}`);

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { ConfigError, Env, type LogLevel } from '../../lib/env.ts';
 import { parseMetricsAllow, type MetricsAccess } from '../../lib/metrics.ts';
+import { parseProxyRange, type ProxyRange } from './clientAddress.ts';
 
 export type IdpConfig = Readonly<{
   port: number;
@@ -40,6 +41,11 @@ export type IdpConfig = Readonly<{
   refreshTokenTtl: number;
   /** Who may read GET /metrics besides loopback (`METRICS_ALLOW`: IPs and CIDR blocks). */
   metricsAllow: MetricsAccess;
+  /**
+   * Reverse proxies whose X-Forwarded-For is believed (IPs or CIDR ranges); empty by default, so every
+   * limiter keys on the socket address and no caller can choose its own.
+   */
+  trustedProxies: readonly ProxyRange[];
 }>;
 
 /** Reads and validates the environment once into a frozen object; every failure is a ConfigError naming the variable. */
@@ -57,6 +63,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IdpConfig {
     // A generated token would live in one replica's data dir: every replica must accept the same one.
     throw new ConfigError('IDP_ADMIN_TOKEN', 'IDP_ADMIN_TOKEN or IDP_ADMIN_TOKEN_FILE must be set when IDP_DATABASE_URL is set (replicas share one admin token)');
   }
+  const trustedProxies = Object.freeze(
+    env.list('IDP_TRUSTED_PROXIES', '').map((entry) => {
+      const range = parseProxyRange(entry);
+      if (!range) throw new ConfigError('IDP_TRUSTED_PROXIES', `IDP_TRUSTED_PROXIES must be comma-separated IP addresses or CIDR ranges (10.0.0.0/8, fd00::/8), got "${entry}"`);
+      return range;
+    }),
+  );
   return Object.freeze({
     port,
     host: env.optional('HOST'),
@@ -75,5 +88,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IdpConfig {
     clientCredentialsTtl: env.integer('CLIENT_CREDENTIALS_TTL', 600, { min: 1, max: 7 * 24 * 3600 }),
     refreshTokenTtl: env.integer('REFRESH_TOKEN_TTL', 14 * 24 * 3600, { min: 1, max: 365 * 24 * 3600 }),
     metricsAllow: parseMetricsAllow(env.optional('METRICS_ALLOW')),
+    trustedProxies,
   });
 }

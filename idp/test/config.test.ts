@@ -26,6 +26,7 @@ describe('loadConfig', () => {
       accessTokenTtl: 3600,
       clientCredentialsTtl: 600,
       refreshTokenTtl: 14 * 24 * 3600,
+      trustedProxies: [],
     });
     assert.ok(Object.isFrozen(config));
     assert.ok(Object.isFrozen(config.introspectors));
@@ -51,6 +52,7 @@ describe('loadConfig', () => {
       ACCESS_TOKEN_TTL: '300',
       CLIENT_CREDENTIALS_TTL: '60',
       REFRESH_TOKEN_TTL: '86400',
+      IDP_TRUSTED_PROXIES: '10.0.0.1, 172.16.0.0/12,fd00::/8',
     });
     assert.deepEqual(config, {
       port: 4100,
@@ -68,7 +70,21 @@ describe('loadConfig', () => {
       accessTokenTtl: 300,
       clientCredentialsTtl: 60,
       refreshTokenTtl: 86400,
+      trustedProxies: [
+        { address: '10.0.0.1', prefix: 32, family: 'ipv4' },
+        { address: '172.16.0.0', prefix: 12, family: 'ipv4' },
+        { address: 'fd00::', prefix: 8, family: 'ipv6' },
+      ],
     });
+  });
+
+  it('refuses an IDP_TRUSTED_PROXIES entry that is neither an IP nor a CIDR range, naming the variable', () => {
+    for (const entry of ['proxy.internal', '10.0.0.0/33', 'fd00::/129', '10.0.0.1/8/1', '10.0.0.1/', '10.0.0.1/-1', '10.0.0.256', '*']) {
+      assert.throws(() => loadConfig({ IDP_TRUSTED_PROXIES: `127.0.0.1,${entry}` }), {
+        name: 'TypeError',
+        message: `IDP_TRUSTED_PROXIES must be comma-separated IP addresses or CIDR ranges (10.0.0.0/8, fd00::/8), got "${entry}"`,
+      }, entry);
+    }
   });
 
   it('derives the issuer from PORT', () => {

@@ -105,6 +105,14 @@ export function toMetadata(body: Record<string, unknown>, now: number, owners: R
   const oidcScopes = scopes.filter(isOidcScope);
   const resourceScopes = scopes.filter((scope) => !isOidcScope(scope));
   const redirectUris = stringArray(body, 'redirect_uris');
+  const postLogoutRedirectUris = stringArray(body, 'post_logout_redirect_uris');
+  // Redirect URIs are compared literally, so `http://*.evil.test/cb` matches nothing but itself — yet
+  // it reads as a wildcard to whoever reviews the client, and other servers do expand it. Refused.
+  for (const [field, uris] of [['redirect_uris', redirectUris], ['post_logout_redirect_uris', postLogoutRedirectUris]] as const) {
+    uris.forEach((uri, i) => {
+      if (uri.includes('*')) throw invalidClientMetadata(`${field}[${i}] must not contain "*": redirect URIs are exact, there are no wildcards`);
+    });
+  }
   return {
     client_id: name,
     client_name: name,
@@ -112,7 +120,7 @@ export function toMetadata(body: Record<string, unknown>, now: number, owners: R
     grant_types: grantTypes,
     response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
     redirect_uris: redirectUris,
-    post_logout_redirect_uris: stringArray(body, 'post_logout_redirect_uris'),
+    post_logout_redirect_uris: postLogoutRedirectUris,
     // oidc-provider lets a client with no `scope` metadata ask for every scope: a client registered
     // with none may ask for `openid` only, which grants no API permission.
     scope: oidcScopes.length ? oidcScopes.join(' ') : 'openid',
@@ -170,6 +178,14 @@ export function clientRoutes(provider: Provider, store: Store, now = () => Math.
       const secret = newSecret();
       const client = { ...metadata, client_secret: secret };
       await validate(client);
+      // `Solutrix-Web` next to `solutrix-web` would look like one client on a consent page or in a log.
+      // (A check before the insert: two concurrent look-alike registrations can both pass; the exact
+      // name stays unique in the store.)
+      const clientId = metadata.client_id as string;
+      const lookAlike = (await store.listClients()).find((c) => (c.client_id as string).toLowerCase() === clientId.toLowerCase() && c.client_id !== clientId);
+      if (lookAlike) {
+        throw new HttpError(409, 'invalid_client_metadata', `a client named "${lookAlike.client_id}" already exists; names that differ only in case are refused`);
+      }
       if (!(await store.createClient(metadata.client_id as string, client))) {
         throw new HttpError(409, 'invalid_client_metadata', `a client named "${metadata.client_id}" already exists`);
       }

@@ -16,7 +16,7 @@ const openapi = readFileSync(new URL('./openapi.json', import.meta.url), 'utf8')
 const isAdminPath = (path: string) => path === ADMIN_PREFIX || path.startsWith(`${ADMIN_PREFIX}/`);
 
 /** The admin API: every route but the OpenAPI document needs the admin bearer token. */
-export function adminApi(provider: Provider, store: Store, adminToken: string): Middleware {
+export function adminApi(provider: Provider, store: Store, adminToken: string, clientAddress: (ctx: Context) => string): Middleware {
   const documentation = routeTable().get('/openapi.json', (ctx) => {
     ctx.type = 'application/json';
     ctx.body = openapi;
@@ -30,7 +30,7 @@ export function adminApi(provider: Provider, store: Store, adminToken: string): 
     documentation.prefix(ADMIN_PREFIX).routes(),
     refuseOtherMethods,
     // Anything else, even an unknown path or a wrong method, is answered only to the admin.
-    requireAdminToken(adminToken),
+    requireAdminToken(adminToken, { clientAddress }),
     clientRoutes(provider, store).prefix(ADMIN_PREFIX).routes(),
     resourceServerRoutes(store).prefix(ADMIN_PREFIX).routes(),
     userRoutes(store).prefix(ADMIN_PREFIX).routes(),

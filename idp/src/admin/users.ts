@@ -22,6 +22,8 @@ async function toAccount(body: Record<string, unknown>, now: number): Promise<Ac
   if (typeof password !== 'string' || password.length < 8 || password.length > 1024) {
     throw invalidRequest('password must be a string of 8 to 1024 characters');
   }
+  // Eight spaces pass the length rule but are guessed first; the login page does not trim passwords.
+  if (password.trim() === '') throw invalidRequest('password must not be only whitespace');
   const email = optionalString(body, 'email', 254);
   if (email !== null && !/^[^\s@]+@[^\s@]+$/.test(email)) throw invalidRequest('email must be an e-mail address');
   return {

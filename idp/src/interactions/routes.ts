@@ -42,7 +42,11 @@ function requireSameOrigin(issuerOrigin: string): Middleware {
  * The login and consent pages behind oidc-provider's interactions. First-party clients
  * (IDP_FIRST_PARTY_CLIENTS) get consent without asking.
  */
-export function interactionRoutes(provider: Provider, store: Store, { issuerOrigin, firstParty }: { issuerOrigin: string; firstParty: ReadonlySet<string> }): Middleware {
+export function interactionRoutes(
+  provider: Provider,
+  store: Store,
+  { issuerOrigin, firstParty, clientAddress }: { issuerOrigin: string; firstParty: ReadonlySet<string>; clientAddress: (ctx: Context) => string },
+): Middleware {
   const interaction = loadInteraction(provider);
   const sameOrigin = requireSameOrigin(issuerOrigin);
   const router = routeTable()
@@ -61,7 +65,7 @@ export function interactionRoutes(provider: Provider, store: Store, { issuerOrig
       return next();
     })
     .get('/interaction/:uid', interaction, showPrompt(provider, firstParty))
-    .post('/interaction/:uid/login', sameOrigin, interaction, login(provider, store))
+    .post('/interaction/:uid/login', sameOrigin, interaction, login(provider, store, { clientAddress }))
     .post('/interaction/:uid/confirm', sameOrigin, interaction, confirm(provider))
     .post('/interaction/:uid/abort', sameOrigin, interaction, abort(provider));
   return compose<Context>([router.routes(), refuseOtherMethods] as Middleware[]) as (ctx: Context, next: Next) => Promise<void>;

@@ -93,7 +93,21 @@ describe('POST /clients', () => {
     tokens.push(await clientCredentialsToken(idp, first.body, 'service.api'));
   });
 
+  test('a name equal to a registered one ignoring case (Solutrix-Web next to solutrix-web) is 409; the existing client is untouched', async () => {
+    const first = await post({ name: 'look-alike', scopes: ['service.api'] });
+    assert.equal(first.status, 201);
+    for (const name of ['Look-Alike', 'LOOK-ALIKE']) {
+      const res = await post({ name, scopes: [] });
+      assert.equal(res.status, 409, name);
+      assert.deepEqual(res.body, { error: 'invalid_client_metadata', error_description: 'a client named "look-alike" already exists; names that differ only in case are refused' });
+    }
+    assert.equal((await adminRequest(idp, 'GET', '/clients/Look-Alike')).status, 404);
+    tokens.push(await clientCredentialsToken(idp, first.body, 'service.api'));
+  });
+
   const invalidMetadata: [string, unknown, string | RegExp][] = [
+    ['a "*" in a redirect URI', { name: 'a', grant_types: ['authorization_code'], redirect_uris: ['https://a.example/cb', 'http://*.evil.test/cb'] }, 'redirect_uris[1] must not contain "*": redirect URIs are exact, there are no wildcards'],
+    ['a "*" in a post-logout redirect URI', { name: 'a', grant_types: ['authorization_code'], redirect_uris: ['https://a.example/cb'], post_logout_redirect_uris: ['https://a.example/*'] }, 'post_logout_redirect_uris[0] must not contain "*": redirect URIs are exact, there are no wildcards'],
     ['an unknown grant type', { name: 'a', grant_types: ['password'] }, `unsupported grant type "password"; allowed: ${GRANT_TYPES.join(', ')}`],
     ['the implicit grant', { name: 'a', grant_types: ['implicit'], redirect_uris: ['https://a.example/cb'] }, /^unsupported grant type "implicit"/],
     ['empty grant_types', { name: 'a', grant_types: [] }, 'grant_types must not be empty'],

@@ -50,6 +50,24 @@ describe('users', () => {
     assert.equal((await adminRequest(idp, 'GET', '/users/bob')).status, 404);
   });
 
+  test('a password of only whitespace (8 spaces, tabs) is 400 invalid_request', async () => {
+    for (const password of [' '.repeat(8), '\t'.repeat(10), ' \u00a0 \u2003    ']) {
+      const res = await admin(idp, '/users', { method: 'POST', headers: json(idp.adminToken), body: JSON.stringify({ username: 'blank', password }) });
+      assert.equal(res.status, 400, JSON.stringify(password));
+      assert.deepEqual(res.body, { error: 'invalid_request', error_description: 'password must not be only whitespace' });
+    }
+    assert.equal((await adminRequest(idp, 'GET', '/users/blank')).status, 404);
+  });
+
+  test('user names with NUL, bidi or other control characters, or look-alike letters are 400 (the ASCII pattern)', async () => {
+    for (const username of ['ev\u0000e', 'eve\u202e', '\u2066eve', 'eve\u200b', 'eve\n', 'еve' /* Cyrillic е */, 'Eve']) {
+      const res = await admin(idp, '/users', { method: 'POST', headers: json(idp.adminToken), body: JSON.stringify({ username, password: 'long-enough-password' }) });
+      assert.equal(res.status, 400, JSON.stringify(username));
+      assert.deepEqual(res.body, { error: 'invalid_request', error_description: 'username must be 1-64 characters of a-z 0-9 . _ - (lower case)' });
+    }
+    assert.equal((await adminRequest(idp, 'GET', '/users')).body.users.some((u: { username: string }) => u.username.includes('ve')), false);
+  });
+
   test('DELETE /users/:username is 204, then 404', async () => {
     assert.equal((await adminRequest(idp, 'DELETE', '/users/alice')).status, 204);
     const res = await adminRequest(idp, 'GET', '/users/alice');
