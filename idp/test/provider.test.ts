@@ -42,7 +42,8 @@ describe('discovery and keys', () => {
     assert.equal(res.body.revocation_endpoint, `${idp.issuer}/revoke`);
     assert.equal(res.body.jwks_uri, `${idp.issuer}/jwks.json`);
     assert.ok(res.body.grant_types_supported.includes('client_credentials'));
-    assert.ok(res.body.scopes_supported.includes('service.api'));
+    // Only the OIDC scopes are static; resource servers' scopes (service.api) are data, not advertised.
+    assert.deepEqual([...res.body.scopes_supported].sort(), ['email', 'offline_access', 'openid', 'profile']);
     assert.ok(res.body.token_endpoint_auth_methods_supported.includes('client_secret_basic'));
   });
 
