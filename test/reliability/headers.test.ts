@@ -148,14 +148,15 @@ describe('Solutrix pages', () => {
     assertPageHeaders(res.headers, 'callback error');
   });
 
-  test('with an https SOLUTRIX_PUBLIC_URL the session cookie is Secure (behind the proxy), and never sent over plain HTTP', async () => {
+  test('with an https SOLUTRIX_PUBLIC_URL the pending sign-in cookie is Secure (behind the proxy), and never sent over plain HTTP', async () => {
     const browser = new TestBrowser();
     const proxied = await browser.request(`${solutrix.origin}/login`, { headers: { 'x-forwarded-proto': 'https' } });
     assert.ok(proxied.status === 302 || proxied.status === 303, String(proxied.status));
     assert.ok(proxied.headers.get('location')!.startsWith('https://127.0.0.1:'), 'sent to the https issuer');
     const [cookie] = proxied.headers.getSetCookie();
-    assert.ok(cookie, 'a session cookie');
-    assert.match(cookie, /^solutrix\.sid=/);
+    // Since anonymous sign-ins keep no server-side session, /login sets only the encrypted login-state cookie.
+    assert.ok(cookie, 'a login-state cookie');
+    assert.match(cookie, /^solutrix\.login=/);
     assert.match(cookie, /;\s*Secure/i);
     assert.match(cookie, /;\s*HttpOnly/i);
     assert.match(cookie, /;\s*SameSite=Lax/i);

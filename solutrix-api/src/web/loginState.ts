@@ -80,6 +80,9 @@ export function loginStateCookie({ secret, secure, now }: { secret: string; secu
     },
 
     write(res, logins) {
+      // As express-session does for the session cookie: a Secure cookie is only ever sent over https
+      // (directly, or as the TLS-terminating proxy's X-Forwarded-Proto says).
+      if (secure && !overHttps(res.req)) return;
       const kept = [...logins].slice(-MAX_PENDING_LOGINS);
       if (kept.length === 0) {
         res.clearCookie(LOGIN_COOKIE, attributes);
@@ -88,6 +91,13 @@ export function loginStateCookie({ secret, secure, now }: { secret: string; secu
       res.cookie(LOGIN_COOKIE, seal(kept), { ...attributes, maxAge: PENDING_LOGIN_TTL_MS });
     },
   };
+}
+
+/** Whether the request reached us over https: the socket's TLS, or the first X-Forwarded-Proto value. */
+function overHttps(req: { secure: boolean; headers: Record<string, string | string[] | undefined> }): boolean {
+  const forwarded = req.headers['x-forwarded-proto'];
+  const proto = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim().toLowerCase();
+  return req.secure || proto === 'https';
 }
 
 /** The first cookie called `name` in a Cookie header (RFC 6265 §5.4: `name=value; name2=value2`). */
