@@ -24,6 +24,24 @@ export function admin(idp: Pick<TestIdp, 'origin'>, path: string, init: { method
   return call(`${idp.origin}${ADMIN}${path}`, init);
 }
 
+/**
+ * The client secrets an admin test file saw, so it can check at the end that none reached the IDP's
+ * output; `post` registers a client through the admin API and remembers its secret.
+ */
+export function secretRecorder(idp: () => Pick<TestIdp, 'origin' | 'adminToken'>) {
+  const secrets: string[] = [];
+  const remember = <T extends { client_secret?: unknown }>(body: T): T => {
+    if (typeof body?.client_secret === 'string') secrets.push(body.client_secret);
+    return body;
+  };
+  const post = async (body: unknown) => {
+    const res = await admin(idp(), '/clients', { method: 'POST', headers: json(idp().adminToken), body: JSON.stringify(body) });
+    remember(res.body ?? {});
+    return res;
+  };
+  return { secrets, remember, post };
+}
+
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 export const json = (token: string) => ({ ...bearer(token), 'content-type': 'application/json' });
 

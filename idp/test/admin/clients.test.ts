@@ -3,23 +3,14 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { adminRequest, clientCredentialsToken, registerClient, startIdp, type RegisteredClient, type TestIdp } from '../../../test/support/idp.ts';
 import { GRANT_TYPES } from '../../src/admin/clients.ts';
-import { admin, bearer, introspect, json, oauth, undeclaredAdminStatuses } from '../helpers.ts';
+import { admin, bearer, introspect, json, oauth, secretRecorder, undeclaredAdminStatuses } from '../helpers.ts';
 
 const openapi = JSON.parse(readFileSync(new URL('../../src/admin/openapi.json', import.meta.url), 'utf8'));
 let idp: TestIdp;
 let introspector: RegisteredClient;
-const secrets: string[] = [];
 const tokens: string[] = [];
 
-const remember = <T extends { client_secret?: unknown }>(body: T): T => {
-  if (typeof body?.client_secret === 'string') secrets.push(body.client_secret);
-  return body;
-};
-const post = async (body: unknown) => {
-  const res = await admin(idp, '/clients', { method: 'POST', headers: json(idp.adminToken), body: JSON.stringify(body) });
-  remember(res.body ?? {});
-  return res;
-};
+const { secrets, remember, post } = secretRecorder(() => idp);
 const SECRET = /^[A-Za-z0-9_-]{43}$/;
 
 before(async () => {

@@ -11,21 +11,12 @@ import { loadSecrets } from '../../src/keys.ts';
 import { createProvider } from '../../src/provider.ts';
 import { resourceServerRoutes } from '../../src/admin/resourceServers.ts';
 import { openStore } from '../../src/store/index.ts';
-import { admin, bearer, json, undeclaredAdminStatuses } from '../helpers.ts';
+import { admin, bearer, json, secretRecorder, undeclaredAdminStatuses } from '../helpers.ts';
 
 const openapi = JSON.parse(readFileSync(new URL('../../src/admin/openapi.json', import.meta.url), 'utf8'));
 let idp: TestIdp;
-const secrets: string[] = [];
 
-const remember = <T extends { client_secret?: unknown }>(body: T): T => {
-  if (typeof body?.client_secret === 'string') secrets.push(body.client_secret);
-  return body;
-};
-const post = async (body: unknown) => {
-  const res = await admin(idp, '/clients', { method: 'POST', headers: json(idp.adminToken), body: JSON.stringify(body) });
-  remember(res.body ?? {});
-  return res;
-};
+const { secrets, remember, post } = secretRecorder(() => idp);
 
 type Operation = { responses: Record<string, unknown> };
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
