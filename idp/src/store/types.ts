@@ -25,6 +25,8 @@ export type Store = {
    * (signing keys, cookie keys) live here instead of in a replica's data dir.
    */
   settings?: SettingsStore;
+  /** OpenID Shared Signals streams, their durable event queues and the revoked JWT ids. */
+  streams?: StreamStore; // becomes required once both stores implement it (issue 16)
   close(): Promise<void>;
 };
 
@@ -77,4 +79,69 @@ export type ResourceServerStore = {
   /** Every resource server, oldest first. */
   list(): Promise<StoredResourceServer[]>;
   remove(identifier: string): Promise<boolean>;
+};
+
+/**
+ * What a revocation changed, as the store records it for the Shared Signals transmitter (idp/src/ssf/):
+ * plain facts, no SET format. The store writes one queued event per stream that wants it in the same
+ * transaction as the revocation itself, so an answered revocation is never an event lost.
+ */
+export type RevocationFact =
+  /** One token ended (/oauth/revoke, admin action). `tokenHash`: base64url(SHA-256(token value)) of an opaque token. */
+  | { kind: 'token-revoked'; tokenType: 'access_token' | 'refresh_token'; tokenHash: string; sub?: string; clientId?: string }
+  /** One JWT access token revoked by its `jti` (kept until `exp` so it is never accepted again). */
+  | { kind: 'jwt-revoked'; jti: string; exp: number; sub?: string; clientId?: string }
+  /** A grant ended (sign-out, consent revoked, refresh-token reuse): every token of (sub, client). */
+  | { kind: 'session-revoked'; sub: string; clientId: string }
+  /** A client was deleted: every token issued to it. */
+  | { kind: 'client-deleted'; clientId: string }
+  /** A user was deleted: every token of that subject. */
+  | { kind: 'account-purged'; sub: string }
+  /** SSF verification (§8.1.4): echoes the receiver's `state`. */
+  | { kind: 'verification'; state?: string }
+  /** SSF stream-updated: the stream's status changed, or events were lost (`reason`), so the receiver must flush. */
+  | { kind: 'stream-updated'; status: StreamStatus; reason?: string };
+
+export type StreamStatus = 'enabled' | 'paused' | 'disabled';
+
+/** An SSF event stream as stored; `config` is the SSF stream configuration JSON the receiver reads. */
+export type StoredStream = {
+  id: string;
+  /** The receiver: the client whose `ssf.manage` token created it; only it may see or manage it. */
+  clientId: string;
+  status: StreamStatus;
+  reason: string | null;
+  /** SSF §8.1.1 stream configuration (events_requested, events_delivered, delivery, description, …). */
+  config: Record<string, unknown>;
+  createdAt: number;
+  /** Seconds; last poll (or creation). Streams unpolled for their inactivity_timeout are purged. */
+  lastPolledAt: number;
+};
+
+/** One queued event of one stream: the fact and when it happened; the SET is built and signed at delivery. */
+export type QueuedEvent = { jti: string; iat: number; fact: RevocationFact };
+
+/**
+ * SSF streams and their queues, durable in the store. Enabled and paused streams queue events (paused
+ * ones are held until enabled again); disabled ones drop them.
+ */
+export type StreamStore = {
+  create(stream: StoredStream): Promise<void>;
+  find(id: string): Promise<StoredStream | undefined>;
+  listForClient(clientId: string): Promise<StoredStream[]>;
+  /** Replaces status/reason/config; false when there is none. */
+  update(stream: StoredStream): Promise<boolean>;
+  /** Deletes the stream and its queue; false when there was none. */
+  remove(id: string): Promise<boolean>;
+  /** Queues facts outside a revocation (verification, stream-updated) for one stream. */
+  enqueue(streamId: string, facts: RevocationFact[]): Promise<void>;
+  /** Up to `max` queued events, oldest first; marks the stream polled. Unacknowledged events come back next time. */
+  poll(streamId: string, max: number): Promise<QueuedEvent[]>;
+  /** Deletes these events of this stream (RFC 8936 `ack`). */
+  acknowledge(streamId: string, jtis: string[]): Promise<void>;
+  /** Resolves when an event may have been queued for `streamId` (by this process or, with PostgreSQL, another replica), or when `signal` aborts. */
+  waitForEvents(streamId: string, signal: AbortSignal): Promise<void>;
+  /** Revokes a JWT access token by jti (kept until exp) and queues its event, in one transaction. */
+  revokeJwt(fact: Extract<RevocationFact, { kind: 'jwt-revoked' }>): Promise<void>;
+  isJwtRevoked(jti: string): Promise<boolean>;
 };
