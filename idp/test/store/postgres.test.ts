@@ -7,7 +7,7 @@ import { poll } from '../../../test/support/wait.ts';
 import { loadSharedSecrets } from '../../src/keys.ts';
 import { openPostgresStore } from '../../src/store/postgres.ts';
 import type { Store } from '../../src/store/types.ts';
-import { storeContract } from './contract.ts';
+import { EVENT_RETENTION_SECONDS, storeContract } from './contract.ts';
 
 // One real server for the file; no skip when it cannot start: the tests fail saying why.
 let server: TestPostgres;
@@ -26,8 +26,8 @@ after(async () => {
 // The store reads the database's now(), which a test cannot move: the fixture moves the stored times
 // back instead, which is the same thing as seen from a row.
 storeContract('postgres', async () => {
-  let store = await openPostgresStore(url, { poolSize: 4 });
-  await admin.query('TRUNCATE oidc, accounts, idp_settings');
+  let store = await openPostgresStore(url, { poolSize: 4, eventRetentionSeconds: EVENT_RETENTION_SECONDS });
+  await admin.query('TRUNCATE oidc, accounts, idp_settings, ssf_streams, ssf_events, ssf_revoked_jwts');
   return {
     get store() {
       return store;
@@ -37,11 +37,14 @@ storeContract('postgres', async () => {
         `UPDATE oidc SET expires_at = expires_at - $1 * interval '1 second', created_at = created_at - $1 * interval '1 second'`,
         [seconds],
       );
+      await admin.query('UPDATE ssf_events SET iat = iat - $1', [seconds]);
+      await admin.query('UPDATE ssf_streams SET created_at = created_at - $1, last_polled_at = last_polled_at - $1', [seconds]);
+      await admin.query('UPDATE ssf_revoked_jwts SET exp = exp - $1', [seconds]);
     },
     nowSeconds: async () => (await admin.query<{ now: number }>('SELECT floor(extract(epoch FROM now()))::float8 AS now')).rows[0]!.now,
     async reopen() {
       await store.close();
-      store = await openPostgresStore(url, { poolSize: 4 });
+      store = await openPostgresStore(url, { poolSize: 4, eventRetentionSeconds: EVENT_RETENTION_SECONDS });
       return store;
     },
     close: () => store.close(),
@@ -59,7 +62,7 @@ describe('postgres store, several replicas', () => {
       await client.connect();
       try {
         const { rows } = await client.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`);
-        assert.deepEqual(rows.map((r) => r.tablename), ['accounts', 'idp_settings', 'oidc', 'resource_servers']);
+        assert.deepEqual(rows.map((r) => r.tablename), ['accounts', 'idp_settings', 'oidc', 'resource_servers', 'ssf_events', 'ssf_revoked_jwts', 'ssf_streams']);
       } finally {
         await client.end();
       }
