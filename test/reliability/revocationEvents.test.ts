@@ -24,7 +24,7 @@ let manage: string;
 
 const machineToken = (c: RegisteredClient) => token(idp, c, { scope: 'service.api' });
 const userTokens = async (c: RegisteredClient, user: { username: string; password: string }) => {
-  const { tokens } = await codeFlow(idp, c, REDIRECT_URI, user, 'openid offline_access service.api');
+  const { tokens } = await codeFlow(idp, c, REDIRECT_URI, user, 'openid offline_access service.api', { prompt: 'consent' });
   return { access: tokens.access_token as string, refresh: tokens.refresh_token as string | undefined };
 };
 const introspections = () => requestLines(idp, 'POST', '/oauth/introspect').length;
