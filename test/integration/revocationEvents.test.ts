@@ -9,6 +9,7 @@ import type { RegisteredClient, TestIdp } from '../support/idp.ts';
 import type { Service } from '../support/process.ts';
 import {
   createStream,
+  eventsState,
   EVENTS_ON,
   listStreams,
   pollStream,
@@ -55,6 +56,7 @@ before(async () => {
   apis = await Promise.all([0, 1].map(() => startServiceApi(serviceApiEnv(idp, credentialsDir, { ...EVENTS_ON }))));
   // Each process creates its own stream at start: revocations before that are not its business.
   await waitFor(async () => (await listStreams(idp, manage)).length === 2, 15_000, 'both Service APIs to create their streams');
+  for (const api of apis) await waitFor(async () => (await eventsState(api.origin)) === 'connected', 15_000, 'the Service API to report its stream connected');
 });
 after(async () => {
   await Promise.all(apis.map((api) => api.stop()));

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { adminRequest, registerClient, type RegisteredClient, type TestIdp } from '../support/idp.ts';
 import type { Service } from '../support/process.ts';
-import { awaitSet, createStream, EVENTS_ON, listStreams, revoke, ssfToken, timeToRefusal, tokenHash, verifySet, whoamiStatus, type Json } from '../support/ssf.ts';
+import { awaitSet, createStream, EVENTS_ON, eventsState, listStreams, revoke, ssfToken, timeToRefusal, tokenHash, verifySet, whoamiStatus, type Json } from '../support/ssf.ts';
 import { poll, sleep, waitFor } from '../support/wait.ts';
 import { requestLines, serviceApiEnv, startSeededIdp, startServiceApi, token } from '../integration/stack.ts';
 import { codeFlow, logBarrier, track } from './stack.ts';
@@ -54,6 +54,7 @@ before(async () => {
     ])
   ).map(track) as [Service, Service];
   await waitFor(async () => (await listStreams(idp, manage)).length === 2, 15_000, 'both Service APIs to create their streams');
+  for (const api of [events, fallback]) await waitFor(async () => (await eventsState(api.origin)) === 'connected', 15_000, 'the Service API to report its stream connected');
 });
 after(async () => {
   await Promise.all([events?.stop(), fallback?.stop()]);
@@ -137,26 +138,21 @@ describe('failures lose nothing', () => {
     const statuses = await poll(() => whoamiStatus(fallback.origin, t), (s) => s !== 200, { timeoutMs: 5000, intervalMs: 50 });
     assert.equal(statuses, 503, 'the cached entry stops being served once the stream is down');
 
+    assert.equal(await poll(() => eventsState(fallback.origin), (st) => st === 'fallback', { timeoutMs: 5000 }), 'fallback', '/healthz says so');
+
     idp = track(await idp.restart());
     const back = await poll(() => whoamiStatus(fallback.origin, t), (s) => s === 200, { timeoutMs: 10_000, intervalMs: 100 });
     assert.equal(back, 200, 'recovered');
-    // Recovered: wait until the stream is healthy again (an entry outlives the old bound), then a
-    // revocation reaches it within a second.
-    await waitFor(
-      async () => {
-        const t2 = await machineToken(client('solutrix-api'));
-        if ((await whoamiStatus(fallback.origin, t2)) !== 200) return false;
-        await sleep(FALLBACK_BOUND_S * 1000 + 500);
-        await logBarrier(idp);
-        const n = introspections();
-        await whoamiStatus(fallback.origin, t2);
-        await logBarrier(idp);
-        return introspections() === n;
-      },
-      20_000,
-      'entries to outlive the old bound again after the IDP came back',
-      { intervalMs: 100 },
-    );
+    assert.equal(await poll(() => eventsState(fallback.origin), (st) => st === 'connected', { timeoutMs: 15_000, intervalMs: 100 }), 'connected', 'the stream reconnects');
+    // Healthy again: an entry outlives the old bound again, and a revocation arrives within a second.
+    const t2 = await machineToken(client('solutrix-api'));
+    await warm(fallback, { t2 });
+    await sleep(FALLBACK_BOUND_S * 1000 + 500);
+    await logBarrier(idp);
+    const n = introspections();
+    assert.equal(await whoamiStatus(fallback.origin, t2), 200);
+    await logBarrier(idp);
+    assert.equal(introspections(), n, `cached beyond ${FALLBACK_BOUND_S} s again after recovery`);
     const u = await machineToken(client('solutrix-api'));
     await warm(fallback, { u });
     assert.equal(await revoke(idp, client('solutrix-api'), u), 200);

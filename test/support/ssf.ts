@@ -132,3 +132,10 @@ export async function timeToRefusal(serviceApiOrigin: string, token: string, sin
   }
   return { last };
 }
+
+/** The Service API's revocation-events state from its /healthz (`connecting`, `connected`, `fallback`), or undefined when off. */
+export async function eventsState(serviceApiOrigin: string): Promise<string | undefined> {
+  const res = await fetch(`${serviceApiOrigin}/healthz`, { signal: AbortSignal.timeout(5000) });
+  const body = (await res.json()) as { revocation_events?: { state?: string } };
+  return body.revocation_events?.state;
+}
