@@ -9,7 +9,7 @@ import { prettyLines } from './prettyLog.ts';
 import { secretFile, seed, seedOptionsFromEnv } from './seed.ts';
 
 // Configuration, read once through lib/env.ts as the services' config modules do.
-const { idpPort, servicePort, solutrixPort, host, issuer, solutrixUrl, dataDir, credentialsDir, tokenFormat, audience, tokenVerification, logFormat } = loadOrExit(
+const { idpPort, servicePort, solutrixPort, host, issuer, solutrixUrl, dataDir, credentialsDir, tokenFormat, audience, tokenVerification, revocationEvents, logFormat } = loadOrExit(
   'start',
   () => {
     const env = new Env(process.env);
@@ -30,6 +30,8 @@ const { idpPort, servicePort, solutrixPort, host, issuer, solutrixUrl, dataDir, 
       tokenFormat: env.oneOf('ACCESS_TOKEN_FORMAT', ['opaque', 'jwt'] as const, 'opaque'),
       audience: env.string('SERVICE_API_AUDIENCE', `http://localhost:${servicePort}`),
       tokenVerification: env.oneOf('TOKEN_VERIFICATION', ['auto', 'jwt', 'introspection'] as const, 'auto'),
+      // On here (the Service API's own default is off): REVOCATION_EVENTS=off brings back the plain 30 s cache.
+      revocationEvents: env.oneOf('REVOCATION_EVENTS', ['ssf', 'off'] as const, 'ssf'),
       logFormat: env.oneOf('LOG_FORMAT', ['json', 'pretty'] as const, process.stdout.isTTY ? 'pretty' : 'json'),
     };
   },
@@ -114,6 +116,10 @@ try {
       TOKEN_VERIFICATION: tokenVerification,
       IDP_JWKS_URL: `${idpBase}/oauth/jwks.json`,
       SERVICE_API_AUDIENCE: audience,
+      // The IDP tells the Service API what was revoked, so its cache may keep answers until exp.
+      REVOCATION_EVENTS: revocationEvents,
+      IDP_SSF_CONFIGURATION_URL: `${idpBase}/.well-known/ssf-configuration${new URL(issuer).pathname.replace(/\/+$/, '')}`,
+      IDP_TOKEN_URL: `${idpBase}/oauth/token`,
     }),
     run('solutrix-api', 'solutrix-api/src/main.ts', {
       PORT: String(solutrixPort),

@@ -11,6 +11,8 @@ import { createAutoVerifier } from './auth/dispatch.ts';
 import { createIntrospectionVerifier, type IntrospectionVerifierOptions } from './auth/introspect.ts';
 import { createJwtVerifier } from './auth/jwt.ts';
 import type { TokenVerifier } from './auth/principal.ts';
+import { createRevocations, type Revocations } from './auth/revocations.ts';
+import { createSsfReceiver, type SsfReceiver, type SsfReceiverOptions } from './auth/ssfReceiver.ts';
 import type { Config } from './config.ts';
 import { errorHandler, notFound } from './errorHandler.ts';
 import { introspectionCredentialsMonitor } from './introspectionCredentials.ts';
@@ -27,23 +29,56 @@ export type AppDeps = {
   log?: Logger;
   /** Where the app's metrics go (served at GET /metrics). Default: a fresh registry, no process metrics. */
   metrics?: Registry;
+  /** Overrides of the revocation-event receiver's tuning (backoff, poll timeout, fetch) — for tests. */
+  receiver?: Partial<Pick<SsfReceiverOptions, 'backoff' | 'pollTimeoutMs' | 'timeoutMs' | 'fetch'>>;
+};
+
+export type Service = {
+  app: Express;
+  /** With `REVOCATION_EVENTS=ssf` (and the default verifier): not started; main.ts starts and stops it. */
+  receiver: SsfReceiver | undefined;
+  revocations: Revocations | undefined;
 };
 
 /** Builds the service's express app; it never listens (main.ts and tests do). */
 export function createApp(config: Config, deps: AppDeps = {}): Express {
+  return createService(config, deps).app;
+}
+
+/** The app and, with revocation events on, the receiver that feeds its caches. */
+export function createService(config: Config, deps: AppDeps = {}): Service {
   const log = deps.log ?? createLogger('service-api', config.logLevel);
   const registry = deps.metrics ?? createRegistry('service-api');
   const metrics = serviceApiMetrics(registry);
   // Only the default verifier reports on our credentials; an injected one is the caller's business.
   const credentials = config.introspection && introspectionCredentialsMonitor(log, config.introspection.clientId);
-  const verifier = deps.verifier ?? createVerifier(config, { now: deps.now, onCredentialsChange: credentials?.onCredentialsChange }, metrics);
+  const events = config.revocationEvents;
+  const revocations = deps.verifier === undefined && events ? createRevocations({ now: deps.now, maxTtlWithEventsSeconds: events.maxTtlWithEventsSeconds }) : undefined;
+  const verifier = deps.verifier ?? createVerifier(config, { now: deps.now, onCredentialsChange: credentials?.onCredentialsChange, revocations }, metrics);
+  const receiver =
+    revocations &&
+    events &&
+    createSsfReceiver({
+      ...events,
+      revocations,
+      now: deps.now,
+      log: log.child({ component: 'revocation-events' }),
+      onSet: metrics.observeRevocationEvents(revocations),
+      ...deps.receiver,
+    });
 
   const app = express();
   app.disable('x-powered-by');
   // JSON only, but a browser may still be sent here: the same defaults as every other service.
   app.use(requestLogAndHeaders(log, securityHeaders()));
 
-  app.get('/healthz', health(() => credentials?.misconfiguration()));
+  app.get(
+    '/healthz',
+    health(
+      () => credentials?.misconfiguration(),
+      () => revocations && { mode: 'ssf', state: revocations.state, since: new Date(revocations.since).toISOString() },
+    ),
+  );
   app.use(expressMetrics(registry, config.metricsAllow));
 
   const v1 = express.Router();
@@ -68,7 +103,7 @@ export function createApp(config: Config, deps: AppDeps = {}): Express {
 
   app.use(notFound);
   app.use(errorHandler(log));
-  return app;
+  return { app, receiver, revocations };
 }
 
 export type VerifierOptions = {
@@ -76,17 +111,19 @@ export type VerifierOptions = {
   now?: (() => number) | undefined;
   /** See {@link IntrospectionVerifierOptions.onCredentialsChange}. */
   onCredentialsChange?: ((state: 'accepted' | 'rejected') => void) | undefined;
+  /** Revocation events: what both verifiers' caches listen to. */
+  revocations?: Revocations | undefined;
 };
 
 /**
  * The verifier `TOKEN_VERIFICATION` asks for: introspection, local JWT verification, or both (`auto`).
  * With `metrics`, its calls to the IDP are timed and its counters are read at every scrape.
  */
-export function createVerifier(config: Config, { now = Date.now, onCredentialsChange }: VerifierOptions = {}, metrics?: ServiceApiMetrics): TokenVerifier {
+export function createVerifier(config: Config, { now = Date.now, onCredentialsChange, revocations }: VerifierOptions = {}, metrics?: ServiceApiMetrics): TokenVerifier {
   const introspection =
     config.introspection &&
-    createIntrospectionVerifier({ ...config.introspection, now, onCredentialsChange, ...(metrics ? { fetch: timedFetch(metrics.introspectionSeconds) } : {}) });
-  const jwt = config.jwt && createJwtVerifier({ ...config.jwt, now, ...(metrics ? { fetch: timedFetch(metrics.jwksSeconds) } : {}) });
+    createIntrospectionVerifier({ ...config.introspection, now, onCredentialsChange, revocations, ...(metrics ? { fetch: timedFetch(metrics.introspectionSeconds) } : {}) });
+  const jwt = config.jwt && createJwtVerifier({ ...config.jwt, now, revocations, ...(metrics ? { fetch: timedFetch(metrics.jwksSeconds) } : {}) });
   if (introspection) metrics?.observeIntrospection(introspection);
   if (jwt) metrics?.observeJwt(jwt);
   if (introspection !== undefined && jwt !== undefined) return createAutoVerifier({ jwt, introspection });

@@ -33,6 +33,22 @@ export type Config = Readonly<{
         acceptTokensWithoutAudience: boolean;
       }>
     | undefined;
+  /**
+   * Revocation events (Shared Signals, `REVOCATION_EVENTS=ssf`): the IDP tells us what was revoked,
+   * so cached answers may live until `exp`. Absent when `off`.
+   */
+  revocationEvents:
+    | Readonly<{
+        configurationUrl: string;
+        /** Explicit token endpoint (back channel); absent: discovered from the issuer. */
+        tokenUrl: string | undefined;
+        clientId: string;
+        clientSecret: string;
+        issuer: string;
+        /** Bound on cached answers while the stream is healthy; undefined: none below `exp`. */
+        maxTtlWithEventsSeconds: number | undefined;
+      }>
+    | undefined;
   /** Absent in `introspection` mode. */
   jwt:
     | Readonly<{
@@ -61,6 +77,26 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   env.url('SERVICE_API_AUDIENCE', audience);
   // Migration only: tokens issued before the IDP put `aud` on every token.
   const acceptTokensWithoutAudience = env.oneOf('ACCEPT_TOKENS_WITHOUT_AUDIENCE', ['true', 'false'] as const, 'false') === 'true';
+  // Off unless asked for: a Service API copied elsewhere, or started by a test against an IDP without
+  // Shared Signals, keeps the plain 30 s bound; `npm start` and compose turn it on.
+  const revocationEventsMode = env.oneOf('REVOCATION_EVENTS', ['off', 'ssf'] as const, 'off');
+  const issuerUrl = new URL(issuer);
+  const issuerPath = issuerUrl.pathname.replace(/\/+$/, '');
+  const revocationEvents =
+    revocationEventsMode === 'off'
+      ? undefined
+      : Object.freeze({
+          // RFC 8414 style: the issuer's path goes after the well-known name.
+          configurationUrl: env.url('IDP_SSF_CONFIGURATION_URL', `${issuerUrl.origin}/.well-known/ssf-configuration${issuerPath}`).href,
+          tokenUrl: env.optional('IDP_TOKEN_URL') === undefined ? undefined : env.url('IDP_TOKEN_URL').href,
+          clientId: env.string('INTROSPECTION_CLIENT_ID', 'service-introspector'),
+          clientSecret: env.requiredSecret('INTROSPECTION_CLIENT_SECRET'),
+          issuer,
+          maxTtlWithEventsSeconds:
+            env.optional('INTROSPECTION_CACHE_MAX_TTL_WITH_EVENTS') === undefined
+              ? undefined
+              : env.integer('INTROSPECTION_CACHE_MAX_TTL_WITH_EVENTS', 0, { min: 0, max: 31_536_000 }),
+        });
   const introspection =
     tokenVerification === 'jwt'
       ? undefined
@@ -100,6 +136,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     tokenVerification,
     metricsAllow: parseMetricsAllow(env.optional('METRICS_ALLOW')),
     introspection,
+    revocationEvents,
     jwt,
   });
 }

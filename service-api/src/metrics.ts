@@ -4,6 +4,8 @@ import { CALL_BUCKETS } from '../../lib/metrics.ts';
 import { InvalidRequest, InvalidToken, MissingToken, TemporarilyUnavailable, type AuthError } from './auth/errors.ts';
 import type { IntrospectionVerifier } from './auth/introspect.ts';
 import type { JwtVerifier } from './auth/jwt.ts';
+import type { Revocations } from './auth/revocations.ts';
+import type { SsfReceiverOptions } from './auth/ssfReceiver.ts';
 
 /** Every value the `outcome` label can take: a fixed set, whatever callers send. */
 export const AUTH_OUTCOMES = ['ok', 'missing_token', 'invalid_request', 'invalid_token', 'insufficient_scope', 'unavailable'] as const;
@@ -18,7 +20,14 @@ export type ServiceApiMetrics = {
   /** Reads the verifier's own counters at every scrape (the verifier kit imports no metrics library). */
   observeIntrospection(verifier: IntrospectionVerifier): void;
   observeJwt(verifier: JwtVerifier): void;
+  /** The revocation-event stream: its state at every scrape, and what `onSet` reports. */
+  observeRevocationEvents(revocations: Revocations): NonNullable<SsfReceiverOptions['onSet']>;
 };
+
+/** Fixed label sets of the revocation-event metrics. */
+const APPLIED_KINDS = ['token', 'jwt', 'session', 'client', 'subject', 'stream-updated'] as const;
+const SET_ERRORS = ['invalid_request', 'invalid_key', 'invalid_issuer', 'invalid_audience'] as const;
+const EVENT_STATES = ['connecting', 'connected', 'fallback'] as const;
 
 /**
  * The Service API's metrics in `registry`. Labels are fixed sets (outcome, result, HTTP status):
@@ -101,6 +110,37 @@ export function serviceApiMetrics(registry: Registry): ServiceApiMetrics {
       counter('service_api_jwt_cache_hits_total', 'JWT access tokens answered from the principal cache', () => verifier.stats.cacheHits);
       counter('service_api_jwks_fetches_total', 'Requests to the JWKS endpoint', () => verifier.stats.jwksFetches);
       counter('service_api_jwks_failures_total', 'JWKS fetches that failed', () => verifier.stats.failures);
+    },
+    observeRevocationEvents(revocations) {
+      const applied = new Counter({
+        name: 'service_api_revocation_events_applied_total',
+        help: 'Verified revocation events (SETs) applied to the caches, by what they named (stream-updated: lost events, caches flushed)',
+        labelNames: ['kind'] as const,
+        registers,
+      });
+      for (const kind of APPLIED_KINDS) applied.labels(kind);
+      const rejected = new Counter({
+        name: 'service_api_revocation_sets_rejected_total',
+        help: 'SETs that failed verification, not applied, reported back in setErrs (RFC 8936 error code)',
+        labelNames: ['error'] as const,
+        registers,
+      });
+      for (const error of SET_ERRORS) rejected.labels(error);
+      const duplicates = new Counter({ name: 'service_api_revocation_sets_duplicate_total', help: 'SETs delivered again after being applied: acknowledged, not applied twice', registers });
+      new Gauge({
+        name: 'service_api_revocation_events_state',
+        help: 'The revocation-event stream: 1 for its current state (connected: caches may live until exp)',
+        labelNames: ['state'] as const,
+        registers,
+        collect() {
+          for (const state of EVENT_STATES) this.set({ state }, revocations.state === state ? 1 : 0);
+        },
+      });
+      return (result) => {
+        if ('applied' in result) applied.inc({ kind: result.applied });
+        else if ('rejected' in result) rejected.inc({ error: result.rejected });
+        else duplicates.inc();
+      };
     },
   };
 }

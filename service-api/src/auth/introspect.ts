@@ -1,7 +1,8 @@
 import { hash } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
 import { InvalidToken, TemporarilyUnavailable, type UnavailableCode } from './errors.ts';
 import { principalFromClaims, type Principal, type TokenVerifier } from './principal.ts';
+import { revocationTarget, type Revocations } from './revocations.ts';
+import { TokenCache } from './tokenCache.ts';
 import { assertTokenShape } from './tokenShape.ts';
 
 export type IntrospectionVerifierOptions = {
@@ -38,6 +39,12 @@ export type IntrospectionVerifierOptions = {
    * credentials once as the configuration error it is, instead of once per failed request.
    */
   onCredentialsChange?: (state: 'accepted' | 'rejected') => void;
+  /**
+   * Revocation events (Shared Signals, see ssfReceiver.ts): cached answers are evicted as events name
+   * them, and while the event stream is healthy active ones live until `exp` instead of
+   * `cacheMaxTtlSeconds`. Default: none, every answer is bounded by `cacheMaxTtlSeconds`.
+   */
+  revocations?: Revocations;
 };
 
 /** Counters for tests and benchmarks. */
@@ -70,7 +77,6 @@ export interface IntrospectionVerifier extends TokenVerifier {
 }
 
 type Outcome = { principal: Principal } | { rejection: string };
-type CacheEntry = { outcome: Outcome; expiresAtMs: number };
 
 /**
  * A {@link TokenVerifier} that asks the IDP (RFC 7662 token introspection) and caches the answer.
@@ -122,6 +128,7 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
     now = Date.now,
     fetch: fetchImpl = globalThis.fetch,
     onCredentialsChange,
+    revocations,
   } = options;
   const url = String(options.url);
   // RFC 6749 §2.3.1 wants id and secret form-encoded before Basic; percent-encoding (%20, never '+')
@@ -129,13 +136,16 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
   const basic = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
 
   const stats: IntrospectionStats = { introspections: 0, cacheHits: 0, coalesced: 0, failures: 0, evictions: 0 };
-  // Expiry is checked against `now` ourselves (not lru-cache's ttl) so an injected clock governs it.
-  const cache = new LRUCache<string, CacheEntry>({
+  const maxTtlMs = cacheMaxTtlSeconds * 1000;
+  const cache = new TokenCache<Outcome>({
     max: cacheMaxEntries,
-    dispose: (_entry, _key, reason) => {
-      if (reason === 'evict') stats.evictions += 1;
+    now,
+    maxAgeMs: revocations ? (cachedAt) => revocations.maxAgeMs(cachedAt, maxTtlMs) : () => maxTtlMs,
+    onEvict: () => {
+      stats.evictions += 1;
     },
   });
+  revocations?.register(revocationTarget(cache));
   const inFlight = new Map<string, Promise<Outcome>>();
 
   let credentials: CredentialsState = 'unknown';
@@ -215,13 +225,15 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
     return { principal };
   }
 
-  function remember(key: string, outcome: Outcome): void {
-    const at = now();
-    const expiresAtMs =
-      'principal' in outcome
-        ? Math.min(outcome.principal.expiresAt * 1000, at + cacheMaxTtlSeconds * 1000)
-        : at + negativeTtlSeconds * 1000;
-    if (expiresAtMs > at) cache.set(key, { outcome, expiresAtMs });
+  // `cachedAt` is when the question was asked: the answer is no fresher than that.
+  function remember(key: string, outcome: Outcome, cachedAt: number): void {
+    if ('principal' in outcome) {
+      const { principal } = outcome;
+      cache.set(key, outcome, { cachedAt, expiresAtMs: principal.expiresAt * 1000, subject: principal.subject, clientId: principal.clientId });
+    } else {
+      const fixedMaxAgeMs = negativeTtlSeconds * 1000;
+      cache.set(key, outcome, { cachedAt, expiresAtMs: cachedAt + fixedMaxAgeMs, fixedMaxAgeMs });
+    }
   }
 
   async function lookup(token: string): Promise<Outcome> {
@@ -229,20 +241,20 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
     const key = hash('sha256', token, 'base64url');
     const cached = cache.get(key);
     if (cached !== undefined) {
-      if (now() < cached.expiresAtMs) {
-        stats.cacheHits += 1;
-        return cached.outcome;
-      }
-      cache.delete(key);
+      stats.cacheHits += 1;
+      return cached;
     }
     const pending = inFlight.get(key);
     if (pending !== undefined) {
       stats.coalesced += 1;
       return pending;
     }
+    const askedAt = now();
+    const generation = revocations?.generation;
     const request = introspect(token)
       .then((outcome) => {
-        remember(key, outcome);
+        // A revocation applied while we asked may be about this token, and the answer predates it.
+        if (revocations?.generation === generation) remember(key, outcome, askedAt);
         return outcome;
       })
       .finally(() => inFlight.delete(key));

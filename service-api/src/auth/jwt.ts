@@ -1,17 +1,10 @@
 import { hash } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
-import {
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  customFetch,
-  errors,
-  jwtVerify,
-  type JSONWebKeySet,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-} from 'jose';
+import { errors, jwtVerify, type JWTPayload } from 'jose';
 import { InvalidToken, TemporarilyUnavailable } from './errors.ts';
+import { createKeySet, JwksUnavailable } from './keySet.ts';
 import { principalFromClaims, type Principal, type TokenVerifier } from './principal.ts';
+import { revocationTarget, type Revocations } from './revocations.ts';
+import { TokenCache } from './tokenCache.ts';
 import { assertTokenShape, isJwtShaped } from './tokenShape.ts';
 
 /** Asymmetric algorithms only: `none` and HS* (a shared secret) are never accepted. */
@@ -50,6 +43,12 @@ export type JwtVerifierOptions = {
   now?: () => number;
   /** Default: the global fetch. */
   fetch?: typeof fetch;
+  /**
+   * Revocation events (see ssfReceiver.ts): a token whose `jti` was revoked is refused until its
+   * `exp`, cached principals are evicted as events name them, and while the event stream is healthy
+   * they live until `exp` instead of `principalCacheSeconds`. Default: none (JWTs are not revocable).
+   */
+  revocations?: Revocations;
 };
 
 /** Counters for tests and benchmarks. */
@@ -68,9 +67,6 @@ export interface JwtVerifier extends TokenVerifier {
   readonly stats: Readonly<JwtVerifierStats>;
 }
 
-/** The JWKS could not be fetched; kept apart from token errors so it becomes a 503, not a 401. */
-class JwksUnavailable extends Error {}
-
 /**
  * A {@link TokenVerifier} for RFC 9068 JWT access tokens (`typ: at+jwt`), verified locally with the
  * IDP's published keys — no call to the IDP per token.
@@ -84,7 +80,8 @@ class JwksUnavailable extends Error {}
  * - JWKS unreachable, timing out or garbled → `TemporarilyUnavailable` (503), unless a key fetched
  *   earlier matches: cached keys keep working during an IDP outage, even past `cacheMaxAgeSeconds`.
  * - A verified token's principal is cached (SHA-256 key) for `principalCacheSeconds`, never past `exp`.
- * - Such tokens cannot be revoked: a JWT stays valid until its `exp` whatever the IDP says.
+ * - Without `revocations` such tokens cannot be revoked: a JWT stays valid until its `exp` whatever
+ *   the IDP says. With them, a revoked `jti` is refused (401) as soon as the event arrives.
  *
  * @example
  * ```ts
@@ -112,42 +109,33 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     principalCacheMaxEntries = 10_000,
     now = Date.now,
     fetch: fetchImpl = globalThis.fetch,
+    revocations,
   } = options;
   for (const alg of algorithms) {
     if (alg === 'none' || alg.startsWith('HS')) throw new TypeError(`algorithms must not include ${alg}`);
   }
   const stats: JwtVerifierStats = { verifications: 0, cacheHits: 0, jwksFetches: 0, failures: 0 };
-  const principals = new LRUCache<string, { principal: Principal; until: number }>({ max: principalCacheMaxEntries });
+  const principalMaxMs = principalCacheSeconds * 1000;
+  const principals = new TokenCache<Principal>({
+    max: principalCacheMaxEntries,
+    now,
+    maxAgeMs: revocations ? (cachedAt) => revocations.maxAgeMs(cachedAt, principalMaxMs) : () => principalMaxMs,
+  });
+  revocations?.register(revocationTarget(principals));
 
-  const remote = createRemoteJWKSet(new URL(String(options.jwksUrl)), {
-    cooldownDuration: cooldownSeconds * 1000,
-    cacheMaxAge: cacheMaxAgeSeconds * 1000,
-    timeoutDuration: timeoutMs,
-    [customFetch]: (url: string, init: RequestInit) => {
+  const getKey = createKeySet({
+    jwksUrl: options.jwksUrl,
+    cooldownSeconds,
+    cacheMaxAgeSeconds,
+    timeoutMs,
+    fetch: fetchImpl,
+    onFetch: () => {
       stats.jwksFetches += 1;
-      return fetchImpl(url, init);
+    },
+    onFailure: () => {
+      stats.failures += 1;
     },
   });
-
-  // During an outage, the keys of the last successful fetch still count (jose would refetch and fail).
-  let stale: { jwks: JSONWebKeySet; getKey: JWTVerifyGetKey } | undefined;
-  const getKey: JWTVerifyGetKey = async (header, token) => {
-    try {
-      return await remote(header, token);
-    } catch (err) {
-      if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) throw err;
-      stats.failures += 1;
-      const unavailable = new JwksUnavailable('the JWKS could not be fetched', { cause: err });
-      const cached = remote.jwks();
-      if (cached === undefined) throw unavailable;
-      if (stale?.jwks !== cached) stale = { jwks: cached, getKey: createLocalJWKSet(cached) };
-      try {
-        return await stale.getKey(header, token);
-      } catch {
-        throw unavailable;
-      }
-    }
-  };
 
   const withoutAudience = { issuer, algorithms: [...algorithms], typ: 'at+jwt', requiredClaims: ['exp'] };
   const verifyOptions = { ...withoutAudience, audience };
@@ -172,13 +160,11 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
       const key = hash('sha256', token, 'base64url');
       const cached = principals.get(key);
       if (cached !== undefined) {
-        if (now() < cached.until) {
-          stats.cacheHits += 1;
-          return cached.principal;
-        }
-        principals.delete(key);
+        stats.cacheHits += 1;
+        return cached;
       }
       stats.verifications += 1;
+      const checkedAt = now();
       let payload: JWTPayload;
       try {
         payload = await verified(token, new Date(now()));
@@ -191,8 +177,9 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
       }
       // jose has checked exp, iss, aud and the signature; RFC 9068 §2.2 also requires client_id.
       const principal = principalFromClaims(payload);
-      const until = Math.min(principal.expiresAt * 1000, now() + principalCacheSeconds * 1000);
-      if (until > now()) principals.set(key, { principal, until });
+      const jti = typeof payload.jti === 'string' ? payload.jti : undefined;
+      if (jti !== undefined && revocations?.isJtiRevoked(jti)) throw new InvalidToken('the token has been revoked');
+      principals.set(key, principal, { cachedAt: checkedAt, expiresAtMs: principal.expiresAt * 1000, subject: principal.subject, clientId: principal.clientId, jti });
       return principal;
     },
   };

@@ -1,0 +1,141 @@
+import { LRUCache } from 'lru-cache';
+
+/** Who a cached answer is about: what revocation events name. All optional (a rejection names nobody). */
+export type CacheTags = { subject?: string | undefined; clientId?: string | undefined; jti?: string | undefined };
+
+type Entry<V> = CacheTags & {
+  value: V;
+  /** Epoch ms when the answer was obtained: every age bound is counted from here, checked on read. */
+  cachedAt: number;
+  /** Epoch ms past which the answer is never served (the token's `exp`, or a negative TTL). */
+  expiresAtMs: number;
+  /** An age bound of its own (negative answers), instead of the one `maxAgeMs` gives at read time. */
+  fixedMaxAgeMs?: number | undefined;
+};
+
+export type TokenCacheOptions = {
+  max: number;
+  now: () => number;
+  /**
+   * The age bound of an entry cached at `cachedAt`, asked at every read, so a change (revocation events
+   * lost: back to 30 s) applies to every entry at once.
+   */
+  maxAgeMs: (cachedAt: number) => number;
+  /** An entry pushed out by `max` before it expired. */
+  onEvict?: () => void;
+};
+
+/**
+ * The verifiers' cache of answers keyed on token digests (base64url SHA-256 of the token, the same
+ * identifier Shared Signals token-revoked events carry), with secondary indexes by subject, client,
+ * (subject, client) and JWT id, so a revocation event evicts what it names without a scan.
+ */
+export class TokenCache<V> {
+  readonly #entries: LRUCache<string, Entry<V>>;
+  readonly #bySubject = new Map<string, Set<string>>();
+  readonly #byClient = new Map<string, Set<string>>();
+  readonly #byJti = new Map<string, Set<string>>();
+  readonly #now: () => number;
+  readonly #maxAgeMs: (cachedAt: number) => number;
+
+  constructor({ max, now, maxAgeMs, onEvict }: TokenCacheOptions) {
+    this.#now = now;
+    this.#maxAgeMs = maxAgeMs;
+    // Expiry is ours (checked against `now` on read), not lru-cache's ttl, so an injected clock governs it.
+    this.#entries = new LRUCache<string, Entry<V>>({
+      max,
+      dispose: (entry, key, reason) => {
+        if (reason === 'evict') onEvict?.();
+        this.#unindex(key, entry);
+      },
+    });
+  }
+
+  get(key: string): V | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    const at = this.#now();
+    const maxAge = entry.fixedMaxAgeMs ?? this.#maxAgeMs(entry.cachedAt);
+    if (at < entry.expiresAtMs && at - entry.cachedAt < maxAge) return entry.value;
+    this.#entries.delete(key);
+    return undefined;
+  }
+
+  set(key: string, value: V, { cachedAt, expiresAtMs, fixedMaxAgeMs, ...tags }: CacheTags & { cachedAt: number; expiresAtMs: number; fixedMaxAgeMs?: number }): void {
+    const at = this.#now();
+    if (at >= expiresAtMs || at - cachedAt >= (fixedMaxAgeMs ?? this.#maxAgeMs(cachedAt))) return;
+    this.#entries.set(key, { value, cachedAt, expiresAtMs, fixedMaxAgeMs, ...tags });
+    // After set: lru-cache disposes (and unindexes) the entry it replaced first.
+    if (tags.subject !== undefined) add(this.#bySubject, tags.subject, key);
+    if (tags.clientId !== undefined) add(this.#byClient, tags.clientId, key);
+    if (tags.jti !== undefined) add(this.#byJti, tags.jti, key);
+  }
+
+  /** Returns how many entries went. */
+  evictKey(key: string): number {
+    return this.#entries.delete(key) ? 1 : 0;
+  }
+
+  evictSubject(subject: string): number {
+    return this.#evictAll(this.#bySubject.get(subject));
+  }
+
+  evictClient(clientId: string): number {
+    return this.#evictAll(this.#byClient.get(clientId));
+  }
+
+  evictJti(jti: string): number {
+    return this.#evictAll(this.#byJti.get(jti));
+  }
+
+  /** Entries of this subject through this client: walks the smaller of the two index sets. */
+  evictSession(subject: string, clientId: string): number {
+    const bySubject = this.#bySubject.get(subject);
+    const byClient = this.#byClient.get(clientId);
+    if (bySubject === undefined || byClient === undefined) return 0;
+    const [small, other] = bySubject.size <= byClient.size ? [bySubject, 'clientId' as const] : [byClient, 'subject' as const];
+    const want = other === 'clientId' ? clientId : subject;
+    return this.#evictAll(new Set([...small].filter((key) => this.#entries.peek(key)?.[other] === want)));
+  }
+
+  clear(): number {
+    const size = this.#entries.size;
+    this.#entries.clear();
+    return size;
+  }
+
+  keys(): string[] {
+    return [...this.#entries.keys()];
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  #evictAll(keys: Set<string> | undefined): number {
+    if (keys === undefined) return 0;
+    let evicted = 0;
+    // Copied: each delete shrinks the set being walked.
+    for (const key of [...keys]) evicted += this.#entries.delete(key) ? 1 : 0;
+    return evicted;
+  }
+
+  #unindex(key: string, entry: Entry<V>): void {
+    if (entry.subject !== undefined) remove(this.#bySubject, entry.subject, key);
+    if (entry.clientId !== undefined) remove(this.#byClient, entry.clientId, key);
+    if (entry.jti !== undefined) remove(this.#byJti, entry.jti, key);
+  }
+}
+
+function add(index: Map<string, Set<string>>, name: string, key: string): void {
+  let keys = index.get(name);
+  if (keys === undefined) index.set(name, (keys = new Set()));
+  keys.add(key);
+}
+
+function remove(index: Map<string, Set<string>>, name: string, key: string): void {
+  const keys = index.get(name);
+  if (keys === undefined) return;
+  keys.delete(key);
+  if (keys.size === 0) index.delete(name);
+}
