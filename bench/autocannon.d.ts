@@ -10,6 +10,8 @@ declare module 'autocannon' {
     pipelining?: number;
     duration?: number;
     amount?: number;
+    /** Requests per second across all connections (0: as fast as possible). */
+    overallRate?: number;
     timeout?: number;
   };
   export type Result = {

@@ -1,6 +1,7 @@
 // `npm run bench`: starts everything it measures on loopback ports, prints a Markdown table and writes
-// .data/bench/results.{json,md}. Phases: BENCH_PHASES=service,idp,startup (default all).
-// BENCH_SECONDS (4), BENCH_CONNECTIONS (20), BENCH_ROUNDS (3), BENCH_LOG_LEVEL (info).
+// .data/bench/results.{json,md}. Phases: BENCH_PHASES=service,idp,startup,revocation (default all).
+// BENCH_SECONDS (4), BENCH_CONNECTIONS (20), BENCH_ROUNDS (3), BENCH_LOG_LEVEL (info),
+// BENCH_REVOCATIONS (100), BENCH_TOKEN_LIFE (60 s; 600 for a real 10-minute token).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { benchIdp } from './idp.ts';
 import { settings } from './config.ts';
 import { machine, markdown, type Results } from './report.ts';
 import { benchServiceApi } from './serviceApi.ts';
+import { benchRevocation } from './revocation.ts';
 import { benchStartup } from './startup.ts';
 
 const phases = new Set(settings.phases);
@@ -39,6 +41,9 @@ if (phases.has('idp')) results.idp = await benchIdp({ rounds, progress });
 if (phases.has('startup')) {
   progress('5. npm start: cold and warm');
   results.startup = await benchStartup();
+}
+if (phases.has('revocation')) {
+  results.revocation = await benchRevocation({ revocations: settings.revocations, tokenLifeSeconds: settings.tokenLifeSeconds, logLevel, progress });
 }
 
 results.machine.loadavgAfter = loadavg().map((l) => +l.toFixed(2));

@@ -2,6 +2,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import type { IdpResults } from './idp.ts';
 import { capacity, type LoadResult } from './load.ts';
 import type { ServiceApiResults } from './serviceApi.ts';
+import type { RevocationResults } from './revocation.ts';
 import type { StartupResult } from './startup.ts';
 
 export type Machine = { cpu: string; cores: number; memoryGb: number; node: string; platform: string; loadavgBefore: number[]; loadavgAfter?: number[] };
@@ -24,6 +25,7 @@ export type Results = {
   serviceApi?: ServiceApiResults;
   idp?: IdpResults;
   startup?: { cold: StartupResult; warm: StartupResult };
+  revocation?: RevocationResults;
   durationSeconds?: number;
 };
 
@@ -121,6 +123,35 @@ export function markdown(r: Results): string {
       row(['---', '---:', '---:', '---', '---']),
       row(['cold (fresh data dir)', cold.seconds.toFixed(1), cold.reported ?? '', ok(cold.seconds <= 5), milestones(cold)]),
       row(['warm (second start)', warm.seconds.toFixed(1), warm.reported ?? '', ok(warm.seconds <= 5), milestones(warm)]),
+      '',
+    );
+  }
+  const v = r.revocation;
+  if (v) {
+    const { latency: l, tokenLife: t } = v;
+    lines.push(
+      '**6. Revocation events (Shared Signals, REVOCATION_EVENTS=ssf)** — real IDP and Service API processes',
+      '',
+      row(['revocation → first 401 at the Service API', 'p50 ms', 'p99 ms', 'max ms', 'target', 'detail']),
+      row(['---', '---:', '---:', '---:', '---', '---']),
+      row([
+        `${l.revocations} revocations, cache bound 600 s`,
+        l.p50,
+        l.p99,
+        l.max,
+        `< 1,000 ms ${ok(l.max < 1000 && l.notRefused === 0)}`,
+        `${l.notRefused} not refused within 5 s; noise floor: one cached /v1/whoami round trip p50 ${l.floorP50} ms; events off: up to the cache bound (30 s)`,
+      ]),
+      '',
+      row(['IDP introspections', 'events on', 'events off', 'target on', 'detail']),
+      row(['---', '---:', '---:', '---', '---']),
+      row([
+        `${n(t.requests)} requests over ${t.runSeconds} s of a ${t.tokenLifeSeconds} s token`,
+        t.on.introspections,
+        t.off.introspections,
+        `1 ${ok(t.on.introspections === 1 && t.on.non2xx === 0)}`,
+        `${t.scaled ? `time scaled ×${600 / t.tokenLifeSeconds}: ${t.tokenLifeSeconds} s token, cache bound ${t.cacheBoundSeconds} s (= 10 min with 30 s); ` : ''}off expected ≈ ${t.off.expected}; counted in the IDPs' request logs; ${t.on.non2xx + t.off.non2xx} failed`,
+      ]),
       '',
     );
   }

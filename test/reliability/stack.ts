@@ -305,6 +305,8 @@ export async function codeFlow(
   redirectUri: string,
   user: { username: string; password: string },
   scope = 'openid service.api',
+  /** More authorization request parameters, e.g. `{ prompt: 'consent' }`: oidc-provider issues a refresh token (offline_access) only after a consent prompt, as Solutrix asks. */
+  authParams: Record<string, string> = {},
 ): Promise<{ tokens: Record<string, unknown>; loginPage: { headers: Headers; body: string }; setCookies: string[] }> {
   const { TestBrowser } = await import('../../solutrix-api/test/web/browser.ts');
   const { createHash, randomBytes } = await import('node:crypto');
@@ -320,6 +322,7 @@ export async function codeFlow(
     state: randomBytes(8).toString('hex'),
     code_challenge: challenge,
     code_challenge_method: 'S256',
+    ...authParams,
   }).toString();
   const setCookies: string[] = [];
   const toLogin = await browser.follow(auth.href);
