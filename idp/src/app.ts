@@ -13,25 +13,37 @@ import { requireClientAuthentication } from './clientAuthentication.ts';
 import type { IdpConfig } from './config.ts';
 import { jsonErrors, notFound } from './errors.ts';
 import type { Secrets } from './keys.ts';
+import { staticKeyring, type Keyring } from './keyring.ts';
+import { LiveProvider } from './liveProvider.ts';
 import { interactionRoutes } from './interactions/routes.ts';
 import { createProvider } from './provider.ts';
 import type { Store } from './store/types.ts';
 
-export type Idp = { app: Koa; provider: Provider };
+/** `provider` reads through to the provider in force (it is replaced when the signing keys change). */
+export type Idp = { app: Koa; provider: Provider; keyring: Keyring };
 
 export function createApp(
   config: IdpConfig,
   secrets: Secrets,
   store: Store,
   log: Logger,
-  { metrics: registry = createRegistry('idp') }: { metrics?: Registry } = {},
+  { metrics: registry = createRegistry('idp'), keyring = staticKeyring(secrets.jwks) }: { metrics?: Registry; keyring?: Keyring } = {},
 ): Idp {
-  const provider = createProvider(config, secrets, store);
   const metrics = idpMetrics(registry);
-  metrics.observeProvider(provider);
-  // oidc-provider answers its own 500s; without this they would leave no trace.
-  provider.on('server_error', (_ctx, err) => log.error({ err }, 'oidc-provider server_error'));
-  provider.use(requireClientAuthentication);
+  const live = new LiveProvider((jwks) => {
+    const built = createProvider(config, { ...secrets, jwks }, store);
+    metrics.observeProvider(built);
+    // oidc-provider answers its own 500s; without this they would leave no trace.
+    built.on('server_error', (_ctx, err) => log.error({ err }, 'oidc-provider server_error'));
+    built.use(requireClientAuthentication);
+    return built;
+  }, keyring.current());
+  // Throws (and so refuses the change) when oidc-provider cannot use the keys.
+  keyring.onChange((jwks) => {
+    live.replace(jwks);
+    log.info({ kids: jwks.keys.map((k) => k.kid), signing: jwks.keys[0]?.kid }, 'signing keys changed');
+  });
+  const provider = live.view();
   const issuer = new URL(config.issuer);
   const mountPath = issuer.pathname === '/' ? '/' : issuer.pathname;
 
@@ -93,10 +105,10 @@ export function createApp(
   app.use(metrics.endpoints(mountPath));
   app.use(adminApi(provider, store, secrets.adminToken, clientAddress));
   app.use(interactionRoutes(provider, store, { issuerOrigin: issuer.origin, firstParty: new Set(config.firstPartyClients), clientAddress }));
-  app.use(mount(mountPath, provider));
+  app.use(mount(mountPath, live.middleware()));
   app.use((ctx) => {
     if (ctx.status === 404 && ctx.body === undefined) throw notFound(`no route ${ctx.method} ${ctx.path}`);
   });
 
-  return { app, provider };
+  return { app, provider, keyring };
 }

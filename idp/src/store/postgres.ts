@@ -2,6 +2,7 @@ import type { Adapter, AdapterPayload } from 'oidc-provider';
 import pg from 'pg';
 import { StoreUnusableError } from './errors.ts';
 import { accountIdOf } from './subject.ts';
+import { migrateSettings, postgresSettings } from './postgresSettings.ts';
 import type { Account, Store, StoredResourceServer } from './types.ts';
 
 // The same tables as the SQLite store. Payloads are TEXT, not JSONB: oidc-provider keeps request
@@ -248,19 +249,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         if ((rowCount ?? 0) < PURGE_BATCH) return purged;
       }
     },
-    settings: {
-      async getOrCreate(name, create) {
-        const read = async () => (await pool.query<{ value: string }>('SELECT value FROM idp_settings WHERE name = $1', [name])).rows[0]?.value;
-        const existing = await read();
-        if (existing !== undefined) return existing;
-        // Whoever inserts first wins; the others' values are dropped and everyone reads the winner's.
-        // Each statement is its own READ COMMITTED transaction, so the re-read sees the winner's commit.
-        await pool.query('INSERT INTO idp_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, await create()]);
-        const stored = await read();
-        if (stored === undefined) throw new Error(`setting ${name} vanished while being created`);
-        return stored;
-      },
-    },
+    settings: postgresSettings(pool, url, onError),
     async probe() {
       // A read of the main table and a transaction id (refused by a read-only server or session):
       // no row is written. Bounded, so /healthz answers even while the server is unreachable.
@@ -289,6 +278,7 @@ async function migrate(pool: pg.Pool, connectTimeoutMs: number): Promise<void> {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
     await client.query(SCHEMA);
     await addAccountColumn(client);
+    await migrateSettings(client);
     await client.query('CREATE INDEX IF NOT EXISTS oidc_account ON oidc (account_id) WHERE account_id IS NOT NULL');
     await client.query('COMMIT');
   } catch (err) {
