@@ -13,6 +13,8 @@ import { requireClientAuthentication } from './clientAuthentication.ts';
 import type { IdpConfig } from './config.ts';
 import { jsonErrors, notFound } from './errors.ts';
 import type { Secrets } from './keys.ts';
+import { staticKeyring, type Keyring } from './keyring.ts';
+import { LiveProvider } from './liveProvider.ts';
 import { interactionRoutes } from './interactions/routes.ts';
 import { createProvider } from './provider.ts';
 import type { Store } from './store/types.ts';
@@ -20,26 +22,36 @@ import { revokeOwnJwts } from './ssf/jwtRevocation.ts';
 import { withSsfResourceServer } from './ssf/resourceServer.ts';
 import { ssfApi } from './ssf/router.ts';
 
-export type Idp = { app: Koa; provider: Provider };
+/** `provider` reads through to the provider in force (it is replaced when the signing keys change). */
+export type Idp = { app: Koa; provider: Provider; keyring: Keyring };
 
 export function createApp(
   config: IdpConfig,
   secrets: Secrets,
   storeWithoutBuiltIns: Store,
   log: Logger,
-  { metrics: registry = createRegistry('idp') }: { metrics?: Registry } = {},
+  { metrics: registry = createRegistry('idp'), keyring = staticKeyring(secrets.jwks) }: { metrics?: Registry; keyring?: Keyring } = {},
 ): Idp {
   // The SSF endpoints are a resource server of the IDP's own, beside the stored ones.
   const store = withSsfResourceServer(storeWithoutBuiltIns, config.issuer);
-  const provider = createProvider(config, secrets, store);
   // Asked at every use, never copied: the signing keys may change while the IDP runs.
-  const signingKeys = () => secrets.jwks.keys;
+  const signingKeys = () => keyring.current().keys;
   const metrics = idpMetrics(registry);
-  metrics.observeProvider(provider);
-  // oidc-provider answers its own 500s; without this they would leave no trace.
-  provider.on('server_error', (_ctx, err) => log.error({ err }, 'oidc-provider server_error'));
-  provider.use(requireClientAuthentication);
-  if (store.streams) provider.use(revokeOwnJwts(config.issuer, signingKeys, store.streams));
+  const live = new LiveProvider((jwks) => {
+    const built = createProvider(config, { ...secrets, jwks }, store);
+    metrics.observeProvider(built);
+    // oidc-provider answers its own 500s; without this they would leave no trace.
+    built.on('server_error', (_ctx, err) => log.error({ err }, 'oidc-provider server_error'));
+    built.use(requireClientAuthentication);
+    if (store.streams) built.use(revokeOwnJwts(config.issuer, signingKeys, store.streams));
+    return built;
+  }, keyring.current());
+  // Throws (and so refuses the change) when oidc-provider cannot use the keys.
+  keyring.onChange((jwks) => {
+    live.replace(jwks);
+    log.info({ kids: jwks.keys.map((k) => k.kid), signing: jwks.keys[0]?.kid }, 'signing keys changed');
+  });
+  const provider = live.view();
   const issuer = new URL(config.issuer);
   const mountPath = issuer.pathname === '/' ? '/' : issuer.pathname;
 
@@ -102,10 +114,10 @@ export function createApp(
   app.use(adminApi(provider, store, secrets.adminToken, clientAddress));
   if (store.streams) app.use(ssfApi(config, provider, store.streams, signingKeys, log));
   app.use(interactionRoutes(provider, store, { issuerOrigin: issuer.origin, firstParty: new Set(config.firstPartyClients), clientAddress }));
-  app.use(mount(mountPath, provider));
+  app.use(mount(mountPath, live.middleware()));
   app.use((ctx) => {
     if (ctx.status === 404 && ctx.body === undefined) throw notFound(`no route ${ctx.method} ${ctx.path}`);
   });
 
-  return { app, provider };
+  return { app, provider, keyring };
 }

@@ -17,6 +17,12 @@ export type IdpConfig = Readonly<{
   databaseUrl: string | undefined;
   /** Connections each replica keeps to PostgreSQL. */
   databasePoolSize: number;
+  /**
+   * Seconds between re-reads of the signing keys (`IDP_KEYS_REFRESH_INTERVAL`), the bound on how late
+   * a replica may see `npm run keys`' change if the change notification (LISTEN/NOTIFY, file watch)
+   * was lost. Usually it is seen within milliseconds.
+   */
+  keysRefreshInterval: number;
   /** Admin API bearer token; generated into the data dir when unset (required with PostgreSQL). */
   adminToken: string | undefined;
   /**
@@ -59,16 +65,22 @@ export type IdpConfig = Readonly<{
   }>;
 }>;
 
+/** IDP_DATABASE_URL (or _FILE): the IDP's and `npm run keys`'s one reading of it. */
+export function readDatabaseUrl(env: Env): string | undefined {
+  const databaseUrl = env.secret('IDP_DATABASE_URL');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('IDP_DATABASE_URL', 'IDP_DATABASE_URL must be a postgres:// (or postgresql://) URL; leave it unset for SQLite');
+  }
+  return databaseUrl;
+}
+
 /** Reads and validates the environment once into a frozen object; every failure is a ConfigError naming the variable. */
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): IdpConfig {
   const env = new Env(source);
   const port = env.port('PORT', 4000);
   const issuer = env.url('IDP_ISSUER', `http://localhost:${port}/oauth`).href.replace(/\/$/, '');
   if (new URL(issuer).search || new URL(issuer).hash) throw new ConfigError('IDP_ISSUER', 'IDP_ISSUER must not have a query or fragment');
-  const databaseUrl = env.secret('IDP_DATABASE_URL');
-  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    throw new ConfigError('IDP_DATABASE_URL', 'IDP_DATABASE_URL must be a postgres:// (or postgresql://) URL; leave it unset for SQLite');
-  }
+  const databaseUrl = readDatabaseUrl(env);
   const adminToken = env.bearerSecret('IDP_ADMIN_TOKEN');
   if (databaseUrl !== undefined && adminToken === undefined) {
     // A generated token would live in one replica's data dir: every replica must accept the same one.
@@ -89,6 +101,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IdpConfig {
     dataDir: resolve(env.string('IDP_DATA_DIR', './.data/idp')),
     databaseUrl,
     databasePoolSize: env.integer('IDP_DATABASE_POOL_SIZE', 10, { min: 1, max: 1000 }),
+    keysRefreshInterval: env.integer('IDP_KEYS_REFRESH_INTERVAL', 30, { min: 1, max: 3600 }),
     adminToken,
     introspectors: env.list('IDP_INTROSPECTORS', ''),
     firstPartyClients: env.list('IDP_FIRST_PARTY_CLIENTS', 'solutrix-web'),

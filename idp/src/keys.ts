@@ -37,7 +37,7 @@ export async function loadSharedSecrets(settings: SettingsStore, adminToken: str
   return { jwks, cookieKeys: cookieKeys as string[], adminToken };
 }
 
-function assertPrivateJwks(jwks: Secrets['jwks'], where: string): void {
+export function assertPrivateJwks(jwks: Secrets['jwks'], where: string): void {
   if (!Array.isArray(jwks?.keys) || jwks.keys.length === 0 || jwks.keys.some((k) => typeof k.d !== 'string')) {
     throw new TypeError(`${where} must hold a private JWKS with at least one key`);
   }

@@ -6,6 +6,7 @@ import { exitOnSignal, listen } from '../../lib/server.ts';
 import { shutdownTracing } from '../../lib/tracing.ts';
 import { createApp } from './app.ts';
 import { loadConfig } from './config.ts';
+import { dataDirKeys, sharedKeys, watchKeys } from './keyring.ts';
 import { loadSecrets, loadSharedSecrets } from './keys.ts';
 import { StoreUnusableError } from './store/errors.ts';
 import { storeMetrics } from './metrics.ts';
@@ -25,7 +26,12 @@ const store = await openStore(config, { onError: (err) => log.warn({ err }, 'idl
 const secrets = store.settings
   ? await loadSharedSecrets(store.settings, config.adminToken!)
   : await loadSecrets(config.dataDir, { adminToken: config.adminToken });
-const { app } = createApp(config, secrets, timedStore(store, config.databaseUrl ? 'postgres' : 'sqlite', storeMetrics(registry)), log, { metrics: registry });
+// `npm run keys` changes the keys in the store or the data dir; every replica follows without a restart.
+const keyring = await watchKeys(store.settings ? sharedKeys(store.settings) : dataDirKeys(config.dataDir), secrets.jwks, {
+  refreshIntervalMs: config.keysRefreshInterval * 1000,
+  onError: (err) => log.error({ err }, 'signing keys not reloaded; the previous ones stay in force'),
+});
+const { app } = createApp(config, secrets, timedStore(store, config.databaseUrl ? 'postgres' : 'sqlite', storeMetrics(registry)), log, { metrics: registry, keyring });
 
 // In the background: a purge never delays a request, and one still running is not started again.
 let purging: Promise<void> | undefined;
@@ -48,6 +54,7 @@ if (config.introspectors.length) {
 log.info({ port, issuer: config.issuer, store: config.databaseUrl ? 'postgres' : 'sqlite', dataDir: config.dataDir }, 'idp listening');
 exitOnSignal(server, log, async () => {
   clearInterval(purge);
+  await keyring.close();
   await purging;
   await store.close();
   await shutdownTracing();

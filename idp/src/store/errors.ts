@@ -5,3 +5,11 @@
 export class StoreUnusableError extends Error {
   override name = 'StoreUnusableError';
 }
+
+/** SettingsStore.update of a setting that was never created. */
+export class SettingNotFoundError extends Error {
+  readonly code = 'ERR_SETTING_NOT_FOUND';
+  constructor(readonly setting: string) {
+    super(`there is no setting ${setting} yet`);
+  }
+}

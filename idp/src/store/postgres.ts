@@ -5,6 +5,7 @@ import { ACCOUNT_PURGED_FACT, CLIENT_DELETED_FACT, fanOutCtes, postgresStreams, 
 import { DEFAULT_EVENT_RETENTION_SECONDS, REVOCABLE_TOKENS, SESSION_REVOKING_MODEL, tokenHash } from './streams.ts';
 import { EVENT_TYPES } from '../ssf/eventTypes.ts';
 import { accountIdOf } from './subject.ts';
+import { migrateSettings, postgresSettings } from './postgresSettings.ts';
 import type { Account, Store, StoredResourceServer } from './types.ts';
 
 // The same tables as the SQLite store. Payloads are TEXT, not JSONB: oidc-provider keeps request
@@ -276,19 +277,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       }
     },
     streams: ssf.streams,
-    settings: {
-      async getOrCreate(name, create) {
-        const read = async () => (await pool.query<{ value: string }>('SELECT value FROM idp_settings WHERE name = $1', [name])).rows[0]?.value;
-        const existing = await read();
-        if (existing !== undefined) return existing;
-        // Whoever inserts first wins; the others' values are dropped and everyone reads the winner's.
-        // Each statement is its own READ COMMITTED transaction, so the re-read sees the winner's commit.
-        await pool.query('INSERT INTO idp_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, await create()]);
-        const stored = await read();
-        if (stored === undefined) throw new Error(`setting ${name} vanished while being created`);
-        return stored;
-      },
-    },
+    settings: postgresSettings(pool, url, onError),
     async probe() {
       // A read of the main table and a transaction id (refused by a read-only server or session):
       // no row is written. Bounded, so /healthz answers even while the server is unreachable.
@@ -321,6 +310,7 @@ async function migrate(pool: pg.Pool, connectTimeoutMs: number): Promise<void> {
     await client.query(SCHEMA);
     await client.query(SSF_SCHEMA);
     await addAccountColumn(client);
+    await migrateSettings(client);
     await client.query('CREATE INDEX IF NOT EXISTS oidc_account ON oidc (account_id) WHERE account_id IS NOT NULL');
     await client.query('COMMIT');
   } catch (err) {

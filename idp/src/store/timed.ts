@@ -40,6 +40,6 @@ export function timedStore(store: Store, kind: 'sqlite' | 'postgres', histogram:
     accounts,
     close: () => store.close(),
   };
-  if (store.settings) timedStoreObject.settings = wrap(store.settings, 'settings.', ['getOrCreate']);
+  if (store.settings) timedStoreObject.settings = wrap(store.settings, 'settings.', ['getOrCreate', 'read', 'update']);
   return timedStoreObject;
 }

@@ -49,11 +49,25 @@ export type AccountStore = {
   remove(username: string): Promise<boolean>;
 };
 
-/** Shared key/value settings, written once: the first writer wins and everyone reads its value. */
+/**
+ * Shared key/value settings. Created once (the first writer wins and everyone reads its value), then
+ * changed only by `update` (`npm run keys`), which every replica hears of through `watch`.
+ */
 export type SettingsStore = {
   /** The stored value of `name`, or `create()`'s result stored now if there was none. */
   getOrCreate(name: string, create: () => Promise<string>): Promise<string>;
+  /** The value and its version (1 when created, +1 per update), or undefined when there is none. */
+  read(name: string): Promise<StoredSetting | undefined>;
+  /** Replaces the value with `change(current)`, with no other update in between; SettingNotFoundError when there is none. */
+  update(name: string, change: (current: string) => string | Promise<string>): Promise<StoredSetting>;
+  /**
+   * Calls `listener` with a setting's name after any process changed it (undefined: anything may have
+   * changed, e.g. after a lost connection). Resolves once listening; the result stops it.
+   */
+  watch(listener: (name: string | undefined) => void): Promise<() => Promise<void>>;
 };
+
+export type StoredSetting = { value: string; version: number };
 
 /** A resource server as stored; `null` format/TTL: the IDP's defaults (ACCESS_TOKEN_FORMAT, the TTL settings). */
 export type StoredResourceServer = {
