@@ -99,6 +99,8 @@ export type PostgresStoreOptions = {
   requestScope?: RequestScope;
   /** Wait before the client cache's notification connection is tried again after it failed. */
   listenRetryMs?: number;
+  /** Each time the client cache's notification connection listens (again). */
+  onListening?: () => void;
 };
 
 /**
@@ -134,7 +136,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     pool.query<R>({ name: `idp_${name}`, text, values });
   const one = async (name: string, text: string, values: unknown[]) => toPayload((await query<Row>(name, text, values)).rows[0]);
   const scope = options.requestScope ?? (() => Provider.ctx);
-  const clientCache = listenForClientChanges(url, { retryMs: options.listenRetryMs, onError });
+  const clientCache = listenForClientChanges(url, { retryMs: options.listenRetryMs, onError, onListening: options.onListening });
   const clients = clientReads(batchedFinds(pool), clientCache, scope);
   /** Resource servers as the request's first `list` read them (see above). */
   const serversSeen = new WeakMap<object, Map<string, StoredResourceServer>>();

@@ -22,6 +22,8 @@ export type ClientCacheOptions = {
   onError?: (err: Error) => void;
   /** At most this many clients are kept (the oldest entry goes first). */
   maxEntries?: number;
+  /** Called each time LISTEN succeeds and the cache is in use (again). */
+  onListening?: () => void;
 };
 
 /**
@@ -38,7 +40,7 @@ export type ClientCacheOptions = {
  * request relied on against the database in the same statement as that request's next token read or
  * write.
  */
-export function listenForClientChanges(url: string, { retryMs = 1000, onError = () => {}, maxEntries = 10_000 }: ClientCacheOptions = {}): ClientCache {
+export function listenForClientChanges(url: string, { retryMs = 1000, onError = () => {}, maxEntries = 10_000, onListening = () => {} }: ClientCacheOptions = {}): ClientCache {
   const entries = new Map<string, string>();
   let epoch = 0;
   let listening = false;
@@ -78,6 +80,7 @@ export function listenForClientChanges(url: string, { retryMs = 1000, onError = 
         if (listener !== client) return;
         invalidateAll(); // whatever changed while nobody listened
         listening = true;
+        onListening();
       })
       .catch((err: Error) => down(client, err));
   };

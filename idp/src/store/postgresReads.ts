@@ -72,7 +72,8 @@ export function clientReads(find: ReturnType<typeof batchedFinds>, cache: Client
 
   const stale = (clientId: string) => {
     cache.evict(clientId);
-    return new errors.InvalidClient('client authentication failed', `client ${clientId} changed at another replica`);
+    // 401 invalid_client, as for a wrong secret; the detail goes to oidc-provider's events, not the response.
+    return new errors.InvalidClientAuth(`client ${clientId} changed at another replica`);
   };
 
   return {
