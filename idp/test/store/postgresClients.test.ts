@@ -79,7 +79,7 @@ describe('postgres client cache across replicas', () => {
 
   test("a client's secret rotated through replica A is dropped from replica B's cache by the notification", async () => {
     const [a, b] = [await replica(), await replica()];
-    await a.createClient('rotated', metadata('rotated', 'old'));
+    await createUnnotified('rotated', 'old');
     assert.equal(await secretOf(b, 'rotated'), 'old');
     await a.adapter('Client').upsert('rotated', metadata('rotated', 'new'));
     assert.equal(await poll(() => secretOf(b, 'rotated'), (s) => s === 'new', { timeoutMs: 5000, intervalMs: 10 }), 'new');
@@ -87,7 +87,7 @@ describe('postgres client cache across replicas', () => {
 
   test('a client deleted through replica A is gone at replica B once the notification arrives', async () => {
     const [a, b] = [await replica(), await replica()];
-    await a.createClient('deleted', metadata('deleted', 's'));
+    await createUnnotified('deleted', 's');
     assert.equal(await secretOf(b, 'deleted'), 's');
     assert.equal(await a.deleteClient('deleted'), true);
     assert.equal(await poll(() => secretOf(b, 'deleted'), (s) => s === undefined, { timeoutMs: 5000, intervalMs: 10 }), undefined);
