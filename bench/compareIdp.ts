@@ -1,10 +1,12 @@
 // `tsx bench/compareIdp.ts 'name:KEY=VAL,KEY=VAL' ...`: A/B of IDP variants (env of
 // idpServer.ts, e.g. BENCH_IDP_SRC=.data/bench/exp/idp-x, BENCH_LOG_DEST=async, LOG_LEVEL=silent,
-// BENCH_IDP_STORE=memory, BENCH_STDOUT=ignore for /dev/null instead of a pipe), alternating runs; prints server CPU per request and ratios to the first.
+// BENCH_IDP_STORE=memory|postgres, BENCH_STDOUT=ignore for /dev/null instead of a pipe), alternating runs; prints server CPU per request and ratios to the first.
+// A postgres variant without IDP_DATABASE_URL gets a database of its own on one throwaway local server.
 // COMPARE_ENDPOINTS=introspect,grant  BENCH_ROUNDS=3  BENCH_SECONDS=4
 import { settings } from './config.ts';
 import { better, capacity, type LoadResult } from './load.ts';
-import { startIdpVariant, type Target } from './idp.ts';
+import { startIdpVariant, type IdpVariant, type Target } from './idp.ts';
+import { startPostgres, type TestPostgres } from '../test/support/postgres.ts';
 
 const specs = process.argv.slice(2).map((arg) => {
   const [name, rest = ''] = arg.split(':');
@@ -14,12 +16,18 @@ const specs = process.argv.slice(2).map((arg) => {
 const endpoints = settings.compareEndpoints;
 const { rounds } = settings;
 const targets: Target[] = [];
+let postgres: TestPostgres | undefined;
 try {
-  for (const { name, env } of specs) {
+  for (const [i, { name, env }] of specs.entries()) {
+    const store = (env.BENCH_IDP_STORE as IdpVariant['store'] | undefined) ?? 'sqlite';
+    if (store === 'postgres' && !env.IDP_DATABASE_URL) {
+      postgres ??= await startPostgres();
+      env.IDP_DATABASE_URL = await postgres.createDatabase(`idp_compare_${i}`);
+    }
     targets.push(
       await startIdpVariant({
         name,
-        store: (env.BENCH_IDP_STORE as 'sqlite' | 'memory') ?? 'sqlite',
+        store,
         logLevel: env.LOG_LEVEL ?? 'info',
         stdout: env.BENCH_STDOUT === 'ignore' ? 'ignore' : 'pipe',
         env,
@@ -46,4 +54,5 @@ try {
   }
 } finally {
   await Promise.all(targets.map((t) => t.child.stop()));
+  await postgres?.stop();
 }

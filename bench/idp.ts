@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { freePort } from '../test/support/process.ts';
 import { startPostgres } from '../test/support/postgres.ts';
-import { basic, clientCredentialsToken, registerClient } from '../test/support/idp.ts';
+import { basic, clientCredentialsToken, declareResourceServer, registerClient, SERVICE_API } from '../test/support/idp.ts';
 import { startChild, type Child, type Stdout } from './children.ts';
 import { better, capacity, load, type LoadResult } from './load.ts';
 
@@ -24,6 +24,8 @@ export type Target = {
   grant: () => Promise<LoadResult>;
   /** Untimed load on both endpoints: a fresh process measured at once is measured half-compiled. */
   warmUp: () => Promise<void>;
+  /** One request, as the load sends it (for counting what a single request costs the store). */
+  once: (endpoint: 'introspect' | 'grant') => Promise<Response>;
   child: Child<{ port: number }>;
 };
 
@@ -50,29 +52,31 @@ export async function startIdpVariant(variant: IdpVariant): Promise<Target> {
     { stdout: variant.stdout },
   );
   const idp = { origin: `http://127.0.0.1:${port}`, adminToken, issuer };
-  const introspector = await registerClient(idp, 'service-introspector');
+  // As the seed sets the stack up: the Service API's resource server, and its introspector allowed to
+  // introspect the tokens issued for it.
+  await declareResourceServer(idp, { identifier: SERVICE_API, scopes: ['service.api'] });
+  const introspector = await registerClient(idp, 'service-introspector', [], { introspects: [SERVICE_API] });
   const caller = await registerClient(idp, 'bench-caller', ['service.api']);
   const token = await clientCredentialsToken(idp, caller, 'service.api');
   const form = { 'content-type': 'application/x-www-form-urlencoded' };
   const cpu = () => child.call<number>('cpu');
-  const introspect = (warmUpSeconds?: number) =>
-    load({
+  const requests = {
+    introspect: {
       url: `${issuer}/introspect`,
-      method: 'POST',
+      method: 'POST' as const,
       headers: { ...form, authorization: basic(introspector.client_id, introspector.client_secret) },
       body: new URLSearchParams({ token, token_type_hint: 'access_token' }).toString(),
-      cpu,
-      ...(warmUpSeconds === undefined ? {} : { warmUpSeconds, seconds: 1 }),
-    });
-  const grant = (warmUpSeconds?: number) =>
-    load({
+    },
+    grant: {
       url: `${issuer}/token`,
-      method: 'POST',
+      method: 'POST' as const,
       headers: { ...form, authorization: basic(caller.client_id, caller.client_secret) },
       body: 'grant_type=client_credentials&scope=service.api',
-      cpu,
-      ...(warmUpSeconds === undefined ? {} : { warmUpSeconds, seconds: 1 }),
-    });
+    },
+  };
+  const introspect = (warmUpSeconds?: number) =>
+    load({ ...requests.introspect, cpu, ...(warmUpSeconds === undefined ? {} : { warmUpSeconds, seconds: 1 }) });
+  const grant = (warmUpSeconds?: number) => load({ ...requests.grant, cpu, ...(warmUpSeconds === undefined ? {} : { warmUpSeconds, seconds: 1 }) });
   return {
     name: nameOf(variant),
     child,
@@ -81,6 +85,12 @@ export async function startIdpVariant(variant: IdpVariant): Promise<Target> {
     async warmUp() {
       await introspect(WARM_UP_SECONDS);
       await grant(WARM_UP_SECONDS);
+    },
+    once: async (endpoint) => {
+      const { url, ...init } = requests[endpoint];
+      const res = await fetch(url, init);
+      if (res.status !== 200) throw new Error(`${endpoint}: HTTP ${res.status} ${await res.text()}`);
+      return res;
     },
   };
 }

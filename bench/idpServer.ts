@@ -1,5 +1,6 @@
-// The IDP as idp/src/main.ts builds it, with the store chosen by BENCH_IDP_STORE (sqlite | memory):
-// the same app, configuration, keys and logging, so the two differ only in storage.
+// The IDP as idp/src/main.ts builds it, with the store chosen by BENCH_IDP_STORE (sqlite | memory |
+// postgres, the last with IDP_DATABASE_URL): the same app, configuration, keys and logging, so the
+// variants differ only in storage.
 // Experiments (compareIdp.ts): BENCH_IDP_SRC=dir loads app.ts etc. from a modified copy of idp/src;
 // BENCH_LOG_DEST=async logs through an asynchronous pino destination; BENCH_IDP_BARE=1 mounts the
 // provider alone, without this project's koa middlewares (what they cost).
@@ -9,7 +10,7 @@ import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
-import { Env, loadOrExit } from '../lib/env.ts';
+import { ConfigError, Env, loadOrExit } from '../lib/env.ts';
 import { createLogger } from '../lib/log.ts';
 import { listen } from '../lib/server.ts';
 import { serveCommands } from './children.ts';
@@ -28,7 +29,7 @@ const bench = loadOrExit('bench idp', () => {
   return {
     src: env.optional('BENCH_IDP_SRC'),
     asyncLog: env.oneOf('BENCH_LOG_DEST', ['sync', 'async'] as const, 'sync') === 'async',
-    store: env.oneOf('BENCH_IDP_STORE', ['sqlite', 'memory'] as const, 'sqlite'),
+    store: env.oneOf('BENCH_IDP_STORE', ['sqlite', 'memory', 'postgres'] as const, 'sqlite'),
     bare: env.optional('BENCH_IDP_BARE') !== undefined,
   };
 });
@@ -36,19 +37,24 @@ const srcDir = bench.src ? pathToFileURL(`${resolve(bench.src)}/`).href : new UR
 const load = async <K extends keyof Src>(file: string): Promise<Src[K]> => import(new URL(file, srcDir).href);
 const { createApp } = await load<'app'>('app.ts');
 const { loadConfig } = await load<'config'>('config.ts');
-const { loadSecrets } = await load<'keys'>('keys.ts');
+const { loadSecrets, loadSharedSecrets } = await load<'keys'>('keys.ts');
 const { openStore } = await load<'store'>('store/index.ts');
 
-const config = loadOrExit('bench idp', () => loadConfig(process.env));
+const config = loadOrExit('bench idp', () => {
+  const loaded = loadConfig(process.env);
+  // openStore picks PostgreSQL from IDP_DATABASE_URL alone: without it "postgres" would measure SQLite.
+  if ((bench.store === 'postgres') !== (loaded.databaseUrl !== undefined)) throw new ConfigError('BENCH_IDP_STORE', 'BENCH_IDP_STORE=postgres goes with IDP_DATABASE_URL, and only it');
+  return loaded;
+});
 const log = bench.asyncLog
   ? pino(
       { name: 'idp', level: config.logLevel, base: { service: 'idp' }, redact: { paths: ['req.headers.authorization'], censor: '[redacted]' } },
       pino.destination({ dest: 1, sync: false, minLength: 4096 }),
     )
   : createLogger('idp', config.logLevel);
-const secrets = await loadSecrets(config.dataDir, { adminToken: config.adminToken });
 // openStore is what main.ts uses: SQLite in the data dir, or PostgreSQL when IDP_DATABASE_URL is set.
 const store = bench.store === 'memory' ? memoryStore() : await openStore(config);
+const secrets = store.settings ? await loadSharedSecrets(store.settings, config.adminToken!) : await loadSecrets(config.dataDir, { adminToken: config.adminToken });
 let app = createApp(config, secrets, store, log).app;
 if (bench.bare) {
   // Clients are registered through the full app's admin API; then the provider alone serves /oauth.

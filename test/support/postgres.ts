@@ -22,9 +22,10 @@ export type TestPostgres = {
  * A throwaway PostgreSQL server for tests: Debian's `postgresql` package (PG_BIN overrides where its
  * binaries are), a fresh cluster in a temp dir, listening on 127.0.0.1 on a free port with `trust`
  * authentication. As root it runs as the `postgres` system user (the server refuses to run as root).
- * Durability is switched off: a test cluster that dies is thrown away anyway.
+ * Durability is switched off: a test cluster that dies is thrown away anyway. `serverSettings` are
+ * further `-c name=value` options (e.g. `shared_preload_libraries: 'pg_stat_statements'` for a profile).
  */
-export async function startPostgres(): Promise<TestPostgres> {
+export async function startPostgres({ serverSettings = {} }: { serverSettings?: Record<string, string> } = {}): Promise<TestPostgres> {
   const bin = findBinaries();
   const root = mkdtempSync(join(tmpdir(), 'pg-test-'));
   const data = join(root, 'data');
@@ -48,7 +49,9 @@ export async function startPostgres(): Promise<TestPostgres> {
   let port = 0;
   for (let attempt = 1; ; attempt++) {
     port = await freePort();
-    const options = `-p ${port} -k ${root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
+    const options = `-p ${port} -k ${root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200${Object.entries(serverSettings)
+      .map(([name, value]) => ` -c ${name}=${value}`)
+      .join('')}`;
     try {
       await pgCommand('pg_ctl', ['start', '-D', data, '-w', '-t', '30', '-l', join(root, 'server.log'), '-o', options]);
       break;

@@ -1,9 +1,11 @@
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import Provider, { type Adapter, type AdapterPayload } from 'oidc-provider';
 import pg from 'pg';
 import { StoreUnusableError } from './errors.ts';
 import { ACCOUNT_PURGED_FACT, CLIENT_DELETED_FACT, fanOutCtes, postgresStreams, SESSION_REVOKED_FACT, SSF_SCHEMA, TOKEN_REVOKED_FACT } from './postgresStreams.ts';
 import { DEFAULT_EVENT_RETENTION_SECONDS, REVOCABLE_TOKENS, SESSION_REVOKING_MODEL, tokenHash } from './streams.ts';
 import { EVENT_TYPES } from '../ssf/eventTypes.ts';
+import { CLIENT_CHANNEL, listenForClientChanges } from './postgresClients.ts';
+import { batchedFinds, clientReads, type RequestScope, type Row } from './postgresReads.ts';
 import { accountIdOf } from './subject.ts';
 import { migrateSettings, postgresSettings } from './postgresSettings.ts';
 import type { Account, Store, StoredResourceServer } from './types.ts';
@@ -52,13 +54,26 @@ CREATE TABLE IF NOT EXISTS idp_settings (
 );
 `;
 
+// Every change of a client's row, by whichever replica or tool, tells every replica's client cache
+// (postgresClients.ts) on commit. A trigger, so no write path can forget it; its WHEN clause keeps
+// token writes from even queueing it.
+const CLIENT_TRIGGERS = `
+CREATE OR REPLACE FUNCTION idp_client_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('${CLIENT_CHANNEL}', CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER idp_client_inserted AFTER INSERT ON oidc FOR EACH ROW WHEN (NEW.model = 'Client') EXECUTE FUNCTION idp_client_changed();
+CREATE TRIGGER idp_client_updated AFTER UPDATE ON oidc FOR EACH ROW WHEN (OLD.model = 'Client' OR NEW.model = 'Client') EXECUTE FUNCTION idp_client_changed();
+CREATE TRIGGER idp_client_deleted AFTER DELETE ON oidc FOR EACH ROW WHEN (OLD.model = 'Client') EXECUTE FUNCTION idp_client_changed();
+`;
+
 /** Any constant works as long as every replica uses the same one: it names "the IDP's migration". */
 const MIGRATION_LOCK = 4_171_952_381;
 const PURGE_BATCH = 1000;
 const PROBE_TIMEOUT_MS = 2000;
 const LIVE = '(expires_at IS NULL OR expires_at > now())';
 
-type Row = { payload: string; consumed: string | null };
 type AccountRow = { username: string; sub: string; password_hash: string; name: string | null; email: string | null; created_at: string };
 
 const toAccount = (row: AccountRow | undefined): Account | undefined =>
@@ -86,12 +101,31 @@ export type PostgresStoreOptions = {
   connectTimeoutMs?: number;
   /** Seconds an unacknowledged Shared Signals event is kept: the longest token lifetime (default 14 days). */
   eventRetentionSeconds?: number;
+  /** The request a call belongs to; oidc-provider's own (`Provider.ctx`) unless a test gives another. */
+  requestScope?: RequestScope;
+  /** Wait before the client cache's notification connection is tried again after it failed. */
+  listenRetryMs?: number;
+  /** Each time the client cache's notification connection listens (again). */
+  onListening?: () => void;
 };
 
 /**
  * oidc-provider storage over PostgreSQL, shared by any number of IDP replicas. The schema is created
  * on start-up inside a transaction holding an advisory lock, so replicas starting together take
  * turns. Hot statements are named (prepared once per connection).
+ *
+ * Per request, PostgreSQL costs the IDP process one round trip per statement (most of its CPU is the
+ * driver's socket writes and reads, not the query), so the store saves statements without caching
+ * anything a revocation changes:
+ * - finds of one event-loop turn share one statement (postgresReads.ts `batchedFinds`): introspection
+ *   asks AccessToken and ClientCredentials at once;
+ * - client metadata is cached per replica with LISTEN/NOTIFY invalidation (postgresClients.ts), and a
+ *   request that relied on it checks it in the same statement as its next token read or write
+ *   (postgresReads.ts `clientReads`): stale metadata is refused, never answered with;
+ * - resource servers are read once per request (the `list` the resource indicators make first answers
+ *   that request's `find`), never across requests.
+ * Tokens, grants, codes, sessions and accounts are never cached: a token revoked at one replica is
+ * inactive at every other one on the very next request.
  */
 export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<Store> {
   const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, application_name: 'idp' });
@@ -108,15 +142,26 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     pool.query<R>({ name: `idp_${name}`, text, values });
   const one = async (name: string, text: string, values: unknown[]) => toPayload((await query<Row>(name, text, values)).rows[0]);
   const ssf = postgresStreams({ url, pool, query, onError, eventRetentionSeconds: options.eventRetentionSeconds ?? DEFAULT_EVENT_RETENTION_SECONDS });
+  const scope = options.requestScope ?? (() => Provider.ctx);
+  const clientCache = listenForClientChanges(url, { retryMs: options.listenRetryMs, onError, onListening: options.onListening });
+  const clients = clientReads(batchedFinds(pool), clientCache, scope);
+  /** Resource servers as the request's first `list` read them (see above). */
+  const serversSeen = new WeakMap<object, Map<string, StoredResourceServer>>();
 
   return {
     adapter(model: string): Adapter {
       return {
         async upsert(id, payload, expiresIn) {
-          await query(
+          const clientId = model === 'Client' ? null : (payload.clientId ?? null);
+          // When this request relied on the client cache, a row issued to that client is written only
+          // while the client is stored as the request saw it: a client deleted (or changed) at another
+          // replica gets nothing here, however late the notification.
+          const guard = clientId === null ? null : clients.guardOf(clientId);
+          const { rowCount } = await query(
             'upsert',
             `INSERT INTO oidc (model, id, payload, grant_id, uid, user_code, client_id, account_id, expires_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $9, now() + $8::float8 * interval '1 second', now())
+             SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $9::text, now() + $8::float8 * interval '1 second', now()
+             WHERE $10::text IS NULL OR EXISTS (SELECT 1 FROM oidc WHERE model = 'Client' AND id = $7::text AND payload = $10::text)
              ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
                user_code = excluded.user_code, client_id = excluded.client_id, account_id = excluded.account_id,
                expires_at = excluded.expires_at, consumed = NULL`,
@@ -127,15 +172,19 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
               payload.grantId ?? null,
               payload.uid ?? null,
               payload.userCode ?? null,
-              model === 'Client' ? null : (payload.clientId ?? null),
+              clientId,
               typeof expiresIn === 'number' ? expiresIn : null,
               model === 'Client' ? null : (accountIdOf(payload) ?? null),
+              guard,
             ],
           );
+          if (guard === null || clientId === null) return;
+          if (rowCount !== 1) throw clients.refused(clientId);
+          clients.confirmed(clientId);
         },
         async find(id) {
           if (!storable(id)) return undefined;
-          return one('find', `SELECT payload, consumed FROM oidc WHERE model = $1 AND id = $2 AND ${LIVE}`, [model, id]);
+          return toPayload(await (model === 'Client' ? clients.findClient(id) : clients.tokenFind(model, id)));
         },
         async findByUid(uid) {
           if (!storable(uid)) return undefined;
@@ -250,12 +299,17 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       },
       async find(identifier) {
         if (!storable(identifier)) return undefined;
+        const seen = serversSeen.get(scope() ?? serversSeen);
+        if (seen) return structuredClone(seen.get(identifier));
         const { rows } = await query<{ payload: string; created_at: string }>('resource_server', 'SELECT payload, created_at FROM resource_servers WHERE identifier = $1', [identifier]);
         return toResourceServer(rows[0]);
       },
       async list() {
         const { rows } = await query<{ payload: string; created_at: string }>('resource_servers', 'SELECT payload, created_at FROM resource_servers ORDER BY created_at, identifier', []);
-        return rows.map((row) => toResourceServer(row)!);
+        const servers = rows.map((row) => toResourceServer(row)!);
+        const request = scope();
+        if (request) serversSeen.set(request, new Map(servers.map((server) => [server.identifier, structuredClone(server)])));
+        return servers;
       },
       async remove(identifier) {
         if (!storable(identifier)) return false;
@@ -296,6 +350,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     },
     async close() {
       await ssf.close();
+      await clientCache.close();
       await pool.end();
     },
   };
@@ -312,6 +367,12 @@ async function migrate(pool: pg.Pool, connectTimeoutMs: number): Promise<void> {
     await addAccountColumn(client);
     await migrateSettings(client);
     await client.query('CREATE INDEX IF NOT EXISTS oidc_account ON oidc (account_id) WHERE account_id IS NOT NULL');
+    // Created once: CREATE TRIGGER locks the table, and replicas already serving use it.
+    const { rowCount: triggers } = await client.query(`SELECT 1 FROM pg_trigger WHERE tgrelid = 'oidc'::regclass AND tgname LIKE 'idp_client_%'`);
+    if (triggers !== 3) {
+      await client.query('DROP TRIGGER IF EXISTS idp_client_inserted ON oidc; DROP TRIGGER IF EXISTS idp_client_updated ON oidc; DROP TRIGGER IF EXISTS idp_client_deleted ON oidc');
+      await client.query(CLIENT_TRIGGERS);
+    }
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
