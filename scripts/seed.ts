@@ -189,6 +189,7 @@ function sameClient(stored: StoredClient, wanted: SeedClient & { managed_by: str
     sameSet(stored.grant_types, wanted.grant_types) &&
     sameSet(stored.scopes, shownScopes(wanted.scopes)) &&
     sameSet(stored.introspects ?? [], wanted.introspects) &&
+    sameSet(stored.token_exchange?.audiences ?? [], wanted.token_exchange?.audiences ?? []) &&
     stored.managed_by === wanted.managed_by
   );
 }

@@ -13,10 +13,13 @@ export type SeedClient = {
   redirect_uris: string[];
   post_logout_redirect_uris: string[];
   introspects: string[];
+  /** RFC 8693: the resource servers this client may exchange its resource servers' user tokens for. */
+  token_exchange?: { audiences: string[] };
 };
 export type SeedUser = { username: string; password: string; name?: string; email?: string };
 export type SeedDeclaration = { resource_servers: SeedResourceServer[]; clients: SeedClient[]; users: SeedUser[] };
 
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const OIDC_SCOPES = new Set(['openid', 'offline_access', 'profile', 'email']);
 /** Scopes of the IDP's built-in resource servers (idp/src/ssf/resourceServer.ts): declared by the IDP, never by a seed file. */
 export const IDP_BUILT_IN_SCOPES = new Set(['ssf.manage']);
@@ -112,6 +115,7 @@ export function parseSeedFile(file: string, env: NodeJS.ProcessEnv): { declarati
       redirect_uris: c.redirect_uris ?? [],
       post_logout_redirect_uris: c.post_logout_redirect_uris ?? [],
       introspects: c.introspects ?? [],
+      ...(c.token_exchange ? { token_exchange: c.token_exchange } : {}),
     })),
     users: (resolved.users ?? []).map((u) => ({ ...u, password: env[passwordVariable(u.username)] || u.password })),
   };
@@ -159,6 +163,13 @@ export function checkReferences(seed: SeedDeclaration, elsewhere: ReadonlyMap<st
     client.introspects.forEach((identifier, j) => {
       if (!declared.has(identifier)) problems.push(`${at}.introspects[${j}]: "${identifier}" is not a declared resource server`);
     });
+    client.token_exchange?.audiences.forEach((identifier, j) => {
+      if (!declared.has(identifier)) problems.push(`${at}.token_exchange.audiences[${j}]: "${identifier}" is not a declared resource server`);
+    });
+    const exchanges = client.grant_types.includes(TOKEN_EXCHANGE_GRANT);
+    if (exchanges !== Boolean(client.token_exchange?.audiences.length)) {
+      problems.push(`${at}.token_exchange: the grant type ${TOKEN_EXCHANGE_GRANT} and token_exchange.audiences go together`);
+    }
     for (const field of ['redirect_uris', 'post_logout_redirect_uris'] as const) {
       client[field].forEach((uri, j) => {
         if (!httpUrl(uri)) problems.push(`${at}.${field}[${j}]: "${uri}" is not an absolute http(s) URL without a fragment`);

@@ -5,10 +5,11 @@ import type { Secrets } from './keys.ts';
 import { errorView, loggedOutView, logoutView, renderPage } from './interactions/views.ts';
 import { resourceIndicators } from './resourceIndicators.ts';
 import { OIDC_SCOPES } from './resourceServers.ts';
+import { delegationAlive, exchangeClaims, GRANT_CLAIM, registerTokenExchange } from './tokenExchange.ts';
 import type { Store } from './store/types.ts';
 
 /** Client metadata of ours, beside oidc-provider's: see admin/clients.ts. */
-const EXTRA_CLIENT_METADATA = ['resource_scopes', 'introspects', 'managed_by'];
+const EXTRA_CLIENT_METADATA = ['resource_scopes', 'introspects', 'managed_by', 'token_exchange'];
 
 export function createProvider(config: IdpConfig, secrets: Secrets, store: Store): Provider {
   // Deprecated (IDP_INTROSPECTORS): clients that may introspect every token; main.ts warns about it.
@@ -24,12 +25,29 @@ export function createProvider(config: IdpConfig, secrets: Secrets, store: Store
       properties: EXTRA_CLIENT_METADATA,
       validator(_ctx, key, value) {
         if (value === undefined) return;
-        const ok = key === 'managed_by' ? typeof value === 'string' : Array.isArray(value) && value.every((v) => typeof v === 'string');
+        const strings = (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === 'string');
+        const ok =
+          key === 'managed_by' ? typeof value === 'string'
+          : key === 'token_exchange' ? typeof value === 'object' && value !== null && Object.keys(value).every((k) => k === 'audiences') && strings((value as { audiences?: unknown }).audiences)
+          : strings(value);
         if (!ok) throw new errors.InvalidClientMetadata(`${key} has the wrong type`);
       },
     },
     claims: { openid: ['sub'], profile: ['name', 'preferred_username'], email: ['email', 'email_verified'] },
     routes: { introspection: '/introspect', revocation: '/revoke', jwks: '/jwks.json' },
+    // RFC 8693 §4.1: an exchanged token records its actor chain (tokenExchange.ts).
+    async extraTokenClaims(_ctx, token) {
+      return exchangeClaims(token);
+    },
+    formats: {
+      customizers: {
+        // JWT user tokens name their grant, so that exchanging one (tokenExchange.ts) can check it.
+        async jwt(_ctx, token, jwt) {
+          const { grantId, accountId } = token as { grantId?: string; accountId?: string };
+          if (grantId && accountId) jwt.payload[GRANT_CLAIM] = grantId;
+        },
+      },
+    },
     pkce: { required: () => true },
     async findAccount(_ctx, sub) {
       const account = await store.accounts.findBySub(sub);
@@ -88,6 +106,8 @@ export function createProvider(config: IdpConfig, secrets: Secrets, store: Store
             return false;
           };
           if (caller.clientAuthMethod === 'none') return refuse();
+          // An exchanged token ends with the user's grant it was derived from (tokenExchange.ts).
+          if (!(await delegationAlive(ctx.oidc.provider, (token as { grantId?: string }).grantId))) return false;
           if (token.clientId === caller.clientId) return true;
           const audiences = [(token as { aud?: string | string[] }).aud ?? []].flat();
           const introspects = new Set((caller.metadata().introspects as string[] | undefined) ?? []);
@@ -99,6 +119,7 @@ export function createProvider(config: IdpConfig, secrets: Secrets, store: Store
   };
 
   const provider = new Provider(config.issuer, configuration);
+  registerTokenExchange(provider, config, secrets, store);
   // URLs are built from the issuer, never from whatever Host a caller sent (see app.ts).
   provider.proxy = true;
   return provider;

@@ -1,7 +1,7 @@
 import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { IdpConfig } from './config.ts';
 import { isOidcScope, scopeOwners } from './resourceServers.ts';
-import type { ResourceServerStore } from './store/types.ts';
+import type { ResourceServerStore, StoredResourceServer } from './store/types.ts';
 
 type Client = NonNullable<KoaContextWithOIDC['oidc']['client']>;
 type Feature = NonNullable<NonNullable<Configuration['features']>['resourceIndicators']>;
@@ -41,15 +41,21 @@ export function resourceIndicators(config: Pick<IdpConfig, 'accessTokenFormat' |
       for (const scope of requestedScopes(ctx)) {
         if (server.scopes.includes(scope) && !allowed.has(scope)) throw new errors.InvalidScope('requested scope is not allowed', scope);
       }
-      const format = server.access_token_format ?? config.accessTokenFormat;
       const machine = ctx.oidc.params?.grant_type === 'client_credentials';
-      return {
-        scope: server.scopes.filter((scope) => allowed.has(scope)).join(' '),
-        audience: server.identifier,
-        accessTokenTTL: server.access_token_ttl ?? (machine ? config.clientCredentialsTtl : config.accessTokenTtl),
-        accessTokenFormat: format,
-        ...(format === 'jwt' ? { jwt: { sign: { alg: 'RS256' as const } } } : {}),
-      };
+      return { ...tokenSettings(config, server, machine), scope: server.scopes.filter((scope) => allowed.has(scope)).join(' ') };
     },
+  };
+}
+
+type TokenSettingsConfig = Pick<IdpConfig, 'accessTokenFormat' | 'accessTokenTtl' | 'clientCredentialsTtl'>;
+
+/** What a resource server decides about its tokens: audience, format (and signing), lifetime. Also used by token exchange. */
+export function tokenSettings(config: TokenSettingsConfig, server: StoredResourceServer, machine: boolean) {
+  const format = server.access_token_format ?? config.accessTokenFormat;
+  return {
+    audience: server.identifier,
+    accessTokenTTL: server.access_token_ttl ?? (machine ? config.clientCredentialsTtl : config.accessTokenTtl),
+    accessTokenFormat: format,
+    ...(format === 'jwt' ? { jwt: { sign: { alg: 'RS256' as const } } } : {}),
   };
 }

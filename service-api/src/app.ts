@@ -20,6 +20,8 @@ import { countAccepted, countScopeRefusals, serviceApiMetrics, type ServiceApiMe
 import { health } from './routes/health.ts';
 import { listReports } from './routes/reports.ts';
 import { whoami } from './routes/whoami.ts';
+import { chain } from './routes/chain.ts';
+import { createTokenExchanger, type TokenExchanger } from './auth/exchangeToken.ts';
 
 export type AppDeps = {
   /** Default: {@link createVerifier} for `config.tokenVerification`, using `now`. */
@@ -27,6 +29,8 @@ export type AppDeps = {
   /** Clock for the default verifier (epoch ms). Default `Date.now`. */
   now?: () => number;
   log?: Logger;
+  /** Default: one for `config.downstream.exchange`, when DOWNSTREAM_SERVICE_URL is set. */
+  exchanger?: TokenExchanger;
   /** Where the app's metrics go (served at GET /metrics). Default: a fresh registry, no process metrics. */
   metrics?: Registry;
   /** Overrides of the revocation-event receiver's tuning (backoff, poll timeout, fetch) — for tests. */
@@ -99,6 +103,11 @@ export function createService(config: Config, deps: AppDeps = {}): Service {
   v1.use(express.json({ limit: '16kb' }));
   v1.get('/whoami', whoami);
   v1.get('/reports', countScopeRefusals(metrics, requireScope('service.api')), listReports);
+  // Without a downstream service there is no chain to show: the route does not exist (404).
+  if (config.downstream) {
+    const exchanger = deps.exchanger ?? createTokenExchanger({ ...config.downstream.exchange, ...(deps.now ? { now: deps.now } : {}) });
+    v1.get('/chain', countScopeRefusals(metrics, requireScope('service.api')), chain(config.downstream, exchanger));
+  }
   app.use('/v1', v1);
 
   app.use(notFound);

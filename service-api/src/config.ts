@@ -63,6 +63,21 @@ export type Config = Readonly<{
         acceptTokensWithoutAudience: boolean;
       }>
     | undefined;
+  /**
+   * `GET /v1/chain`: the Service API it calls for the user (DOWNSTREAM_SERVICE_URL) with a token from
+   * RFC 8693 token exchange. Absent when DOWNSTREAM_SERVICE_URL is unset (the route is then 404).
+   */
+  downstream:
+    | Readonly<{
+        url: string;
+        /** Its resource identifier (the exchanged token's audience). */
+        audience: string;
+        /** Scopes asked for the exchanged token; undefined: what the user granted for it. */
+        scope: string | undefined;
+        timeoutMs: number;
+        exchange: Readonly<{ tokenUrl: string; issuer: string; clientId: string; clientSecret: string; timeoutMs: number }>;
+      }>
+    | undefined;
 }>;
 
 /** Reads and validates the environment once into a frozen object; every failure is a ConfigError naming the variable. */
@@ -128,6 +143,26 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
           retryAfterSeconds: 5,
           acceptTokensWithoutAudience,
         });
+  const downstreamUrl = env.optional('DOWNSTREAM_SERVICE_URL');
+  const downstream =
+    downstreamUrl === undefined
+      ? undefined
+      : Object.freeze({
+          url: env.url('DOWNSTREAM_SERVICE_URL').href.replace(/\/+$/, ''),
+          audience: env.string('DOWNSTREAM_SERVICE_AUDIENCE', env.url('DOWNSTREAM_SERVICE_URL').origin),
+          scope: env.optional('DOWNSTREAM_SCOPE'),
+          timeoutMs: env.integer('DOWNSTREAM_TIMEOUT_MS', 2000, { min: 1, max: 60_000 }),
+          // This service exchanges as its introspection client unless told otherwise: the IDP ties a
+          // client to its resource server through `introspects`, so that client is this service.
+          exchange: Object.freeze({
+            tokenUrl: env.url('IDP_TOKEN_URL', `${issuer.replace(/\/+$/, '')}/token`).href,
+            issuer,
+            clientId: env.string('TOKEN_EXCHANGE_CLIENT_ID', env.string('INTROSPECTION_CLIENT_ID', 'service-introspector')),
+            clientSecret: env.secret('TOKEN_EXCHANGE_CLIENT_SECRET') ?? env.requiredSecret('INTROSPECTION_CLIENT_SECRET'),
+            timeoutMs: env.integer('TOKEN_EXCHANGE_TIMEOUT_MS', 2000, { min: 1, max: 60_000 }),
+          }),
+        });
+  if (downstream) env.url('DOWNSTREAM_SERVICE_AUDIENCE', downstream.audience);
   return Object.freeze({
     port: env.port('PORT', 4001),
     host: env.optional('HOST'),
@@ -138,5 +173,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     introspection,
     revocationEvents,
     jwt,
+    downstream,
   });
 }

@@ -6,11 +6,12 @@ import { isOidcScope, isResourceIdentifier, OIDC_SCOPES, scopeOwners } from '../
 import type { Store, StoredResourceServer } from '../store/types.ts';
 import { readJsonObject } from '../body.ts';
 import { routeTable } from '../routing.ts';
+import { TOKEN_EXCHANGE_GRANT } from '../tokenExchange.ts';
 
 /** The grant types a client may be registered for. */
-export const GRANT_TYPES = ['client_credentials', 'authorization_code', 'refresh_token'] as const;
+export const GRANT_TYPES = ['client_credentials', 'authorization_code', 'refresh_token', TOKEN_EXCHANGE_GRANT] as const;
 const OFFERED_GRANT_TYPES = new Set<string>(GRANT_TYPES);
-const FIELDS = new Set(['name', 'redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'scopes', 'introspects', 'managed_by']);
+const FIELDS = new Set(['name', 'redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'scopes', 'introspects', 'token_exchange', 'managed_by']);
 const MANAGED_BY = /^[a-z0-9][a-z0-9-]{0,31}$/;
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,99}$/;
 
@@ -23,6 +24,8 @@ export type ClientView = {
   scopes: string[];
   /** Resource servers whose tokens this client may introspect (RFC 7662 §4), besides its own tokens. */
   introspects: string[];
+  /** RFC 8693: the resource servers it may exchange its resource servers' user tokens for; only when set. */
+  token_exchange?: { audiences: string[] };
   /** `"seed"` for clients the seed file declares (only those are pruned), else null. */
   managed_by: string | null;
   token_endpoint_auth_method: string;
@@ -41,6 +44,7 @@ export function view(metadata: AdapterPayload): ClientView {
     grant_types: (metadata.grant_types as string[]) ?? [],
     scopes: shownScopes([...(typeof metadata.scope === 'string' ? metadata.scope.split(' ') : []), ...((metadata.resource_scopes as string[]) ?? [])]),
     introspects: (metadata.introspects as string[]) ?? [],
+    ...(metadata.token_exchange ? { token_exchange: metadata.token_exchange as { audiences: string[] } } : {}),
     managed_by: (metadata.managed_by as string) ?? null,
     token_endpoint_auth_method: (metadata.token_endpoint_auth_method as string) ?? 'client_secret_basic',
     client_id_issued_at: metadata.client_id_issued_at as number,
@@ -102,6 +106,7 @@ export function toMetadata(body: Record<string, unknown>, now: number, owners: R
   if (managedBy !== null && (typeof managedBy !== 'string' || !MANAGED_BY.test(managedBy))) {
     throw invalidClientMetadata('managed_by must be 1-32 characters of a-z 0-9 - (or null)');
   }
+  const exchangeAudiences = tokenExchangeAudiences(body.token_exchange, declared, grantTypes);
   const oidcScopes = scopes.filter(isOidcScope);
   const resourceScopes = scopes.filter((scope) => !isOidcScope(scope));
   const redirectUris = stringArray(body, 'redirect_uris');
@@ -126,9 +131,31 @@ export function toMetadata(body: Record<string, unknown>, now: number, owners: R
     scope: oidcScopes.length ? oidcScopes.join(' ') : 'openid',
     ...(resourceScopes.length ? { resource_scopes: resourceScopes } : {}),
     ...(introspects.length ? { introspects } : {}),
+    ...(exchangeAudiences.length ? { token_exchange: { audiences: exchangeAudiences } } : {}),
     ...(managedBy !== null ? { managed_by: managedBy } : {}),
     token_endpoint_auth_method: 'client_secret_basic',
   };
+}
+
+/**
+ * `token_exchange: {"audiences": [...]}`: the declared resource servers the client may exchange
+ * tokens for. Audiences and the token-exchange grant type go together: one without the other is a
+ * registration that cannot work as its author meant.
+ */
+function tokenExchangeAudiences(value: unknown, declared: ReadonlySet<string>, grantTypes: readonly string[]): string[] {
+  let audiences: string[] = [];
+  if (value !== undefined && value !== null) {
+    if (typeof value !== 'object' || Array.isArray(value)) throw invalidClientMetadata('token_exchange must be an object {"audiences": [...]}');
+    for (const key of Object.keys(value)) if (key !== 'audiences') throw invalidClientMetadata(`token_exchange: unknown field "${key}"; allowed: audiences`);
+    audiences = stringArray(value as Record<string, unknown>, 'audiences');
+    audiences.forEach((identifier, i) => {
+      if (!declared.has(identifier)) throw invalidClientMetadata(`token_exchange.audiences[${i}]: "${identifier}" is not a declared resource server`);
+    });
+  }
+  const granted = grantTypes.includes(TOKEN_EXCHANGE_GRANT);
+  if (audiences.length && !granted) throw invalidClientMetadata(`token_exchange needs the grant type ${TOKEN_EXCHANGE_GRANT} in grant_types`);
+  if (granted && !audiences.length) throw invalidClientMetadata(`the grant type ${TOKEN_EXCHANGE_GRANT} needs token_exchange.audiences (the resource servers it may exchange tokens for)`);
+  return audiences;
 }
 
 /** Decodes a path segment, or undefined when its percent-encoding is malformed. */

@@ -118,7 +118,7 @@ describe('POST /clients', () => {
     ['grant_types with a number', { name: 'a', grant_types: [1] }, 'grant_types must be an array of strings'],
     ['redirect_uris as an object', { name: 'a', redirect_uris: {} }, 'redirect_uris must be an array of strings'],
     ['post_logout_redirect_uris with null', { name: 'a', post_logout_redirect_uris: [null] }, 'post_logout_redirect_uris must be an array of strings'],
-    ['an unknown field', { name: 'a', client_secret: 'mine' }, 'unknown field "client_secret"; allowed: name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, introspects, managed_by'],
+    ['an unknown field', { name: 'a', client_secret: 'mine' }, 'unknown field "client_secret"; allowed: name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, introspects, token_exchange, managed_by'],
   ];
   for (const [label, body, description] of invalidMetadata) {
     test(`${label} is 400 invalid_client_metadata`, async () => {
@@ -140,7 +140,7 @@ describe('POST /clients', () => {
     assert.equal(res.status, 400);
     assert.deepEqual(res.body, {
       error: 'invalid_client_metadata',
-      error_description: 'unknown field "__proto__"; allowed: name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, introspects, managed_by',
+      error_description: 'unknown field "__proto__"; allowed: name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, introspects, token_exchange, managed_by',
     });
     assert.equal((await adminRequest(idp, 'GET', '/clients/proto')).status, 404);
     assert.equal(({} as Record<string, unknown>).scope, undefined);
