@@ -18,6 +18,8 @@ export type SeedUser = { username: string; password: string; name?: string; emai
 export type SeedDeclaration = { resource_servers: SeedResourceServer[]; clients: SeedClient[]; users: SeedUser[] };
 
 export const OIDC_SCOPES = new Set(['openid', 'offline_access', 'profile', 'email']);
+/** Scopes of the IDP's built-in resource servers (idp/src/ssf/resourceServer.ts): declared by the IDP, never by a seed file. */
+export const IDP_BUILT_IN_SCOPES = new Set(['ssf.manage']);
 
 /** A bad seed file: every problem, one per line, each starting with its JSON path. */
 export class SeedFileError extends Error {
@@ -139,6 +141,7 @@ export function checkReferences(seed: SeedDeclaration, elsewhere: ReadonlyMap<st
     servers.set(server.identifier, i);
     server.scopes.forEach((scope, j) => {
       if (OIDC_SCOPES.has(scope)) problems.push(`${at}.scopes[${j}]: "${scope}" is an OpenID Connect scope of the IDP itself`);
+      else if (IDP_BUILT_IN_SCOPES.has(scope)) problems.push(`${at}.scopes[${j}]: "${scope}" belongs to a resource server built into the IDP`);
       else if (owner.has(scope)) problems.push(`${at}.scopes[${j}]: "${scope}" is already declared by ${owner.get(scope)}`);
       else if (elsewhere.has(scope) && elsewhere.get(scope) !== server.identifier) problems.push(`${at}.scopes[${j}]: "${scope}" is already declared by resource server ${elsewhere.get(scope)} at the IDP`);
       else owner.set(scope, `resource_servers[${i}]`);
@@ -151,7 +154,7 @@ export function checkReferences(seed: SeedDeclaration, elsewhere: ReadonlyMap<st
     if (names.has(client.name)) problems.push(`${at}.name: "${client.name}" is declared twice (also clients[${names.get(client.name)}])`);
     names.set(client.name, i);
     client.scopes.forEach((scope, j) => {
-      if (!OIDC_SCOPES.has(scope) && !owner.has(scope) && !elsewhere.has(scope)) problems.push(`${at}.scopes[${j}]: "${scope}" is not declared by any resource server`);
+      if (!OIDC_SCOPES.has(scope) && !IDP_BUILT_IN_SCOPES.has(scope) && !owner.has(scope) && !elsewhere.has(scope)) problems.push(`${at}.scopes[${j}]: "${scope}" is not declared by any resource server`);
     });
     client.introspects.forEach((identifier, j) => {
       if (!declared.has(identifier)) problems.push(`${at}.introspects[${j}]: "${identifier}" is not a declared resource server`);

@@ -16,22 +16,30 @@ import type { Secrets } from './keys.ts';
 import { interactionRoutes } from './interactions/routes.ts';
 import { createProvider } from './provider.ts';
 import type { Store } from './store/types.ts';
+import { revokeOwnJwts } from './ssf/jwtRevocation.ts';
+import { withSsfResourceServer } from './ssf/resourceServer.ts';
+import { ssfApi } from './ssf/router.ts';
 
 export type Idp = { app: Koa; provider: Provider };
 
 export function createApp(
   config: IdpConfig,
   secrets: Secrets,
-  store: Store,
+  storeWithoutBuiltIns: Store,
   log: Logger,
   { metrics: registry = createRegistry('idp') }: { metrics?: Registry } = {},
 ): Idp {
+  // The SSF endpoints are a resource server of the IDP's own, beside the stored ones.
+  const store = withSsfResourceServer(storeWithoutBuiltIns, config.issuer);
   const provider = createProvider(config, secrets, store);
+  // Asked at every use, never copied: the signing keys may change while the IDP runs.
+  const signingKeys = () => secrets.jwks.keys;
   const metrics = idpMetrics(registry);
   metrics.observeProvider(provider);
   // oidc-provider answers its own 500s; without this they would leave no trace.
   provider.on('server_error', (_ctx, err) => log.error({ err }, 'oidc-provider server_error'));
   provider.use(requireClientAuthentication);
+  if (store.streams) provider.use(revokeOwnJwts(config.issuer, signingKeys, store.streams));
   const issuer = new URL(config.issuer);
   const mountPath = issuer.pathname === '/' ? '/' : issuer.pathname;
 
@@ -92,6 +100,7 @@ export function createApp(
   app.use(metrics.admin());
   app.use(metrics.endpoints(mountPath));
   app.use(adminApi(provider, store, secrets.adminToken, clientAddress));
+  if (store.streams) app.use(ssfApi(config, provider, store.streams, signingKeys, log));
   app.use(interactionRoutes(provider, store, { issuerOrigin: issuer.origin, firstParty: new Set(config.firstPartyClients), clientAddress }));
   app.use(mount(mountPath, provider));
   app.use((ctx) => {

@@ -46,6 +46,17 @@ export type IdpConfig = Readonly<{
    * limiter keys on the socket address and no caller can choose its own.
    */
   trustedProxies: readonly ProxyRange[];
+  /** Shared Signals transmitter (idp/src/ssf/). */
+  ssf: Readonly<{
+    /** How long a poll with `returnImmediately: false` waits for an event (SSF_LONG_POLL_SECONDS). */
+    longPollSeconds: number;
+    /** A stream's `inactivity_timeout`: unpolled that long, it is purged (SSF_STREAM_INACTIVITY_TIMEOUT). */
+    streamInactivityTimeout: number;
+    /** Streams one receiver client may have at once (SSF_MAX_STREAMS_PER_CLIENT): creation floods stop there. */
+    maxStreamsPerClient: number;
+    /** A stream's `min_verification_interval`: verification requests closer together are 429 (SSF_MIN_VERIFICATION_INTERVAL). */
+    minVerificationInterval: number;
+  }>;
 }>;
 
 /** Reads and validates the environment once into a frozen object; every failure is a ConfigError naming the variable. */
@@ -89,5 +100,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IdpConfig {
     refreshTokenTtl: env.integer('REFRESH_TOKEN_TTL', 14 * 24 * 3600, { min: 1, max: 365 * 24 * 3600 }),
     metricsAllow: parseMetricsAllow(env.optional('METRICS_ALLOW')),
     trustedProxies,
+    ssf: Object.freeze({
+      // Under the 60 s idle timeouts common in proxies, so a waiting poll is not cut off as idle.
+      longPollSeconds: env.integer('SSF_LONG_POLL_SECONDS', 25, { min: 1, max: 55 }),
+      streamInactivityTimeout: env.integer('SSF_STREAM_INACTIVITY_TIMEOUT', 7 * 24 * 3600, { min: 60, max: 365 * 24 * 3600 }),
+      maxStreamsPerClient: env.integer('SSF_MAX_STREAMS_PER_CLIENT', 100, { min: 1, max: 10_000 }),
+      minVerificationInterval: env.integer('SSF_MIN_VERIFICATION_INTERVAL', 5, { min: 0, max: 3600 }),
+    }),
   });
 }

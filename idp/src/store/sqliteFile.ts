@@ -32,6 +32,34 @@ CREATE TABLE IF NOT EXISTS oidc (
   created_at INTEGER NOT NULL,
   PRIMARY KEY (model, id)
 );
+-- Shared Signals (issue 16). A stream's events_delivered (JSON array) and inactivity_timeout are
+-- copied out of its config for the fan-out and the purge; events are delivered in seq order.
+CREATE TABLE IF NOT EXISTS ssf_streams (
+  id                 TEXT PRIMARY KEY,
+  client_id          TEXT NOT NULL,
+  status             TEXT NOT NULL,
+  reason             TEXT,
+  config             TEXT NOT NULL,
+  events_delivered   TEXT NOT NULL,
+  inactivity_timeout INTEGER,
+  created_at         INTEGER NOT NULL,
+  last_polled_at     INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ssf_streams_client ON ssf_streams (client_id);
+CREATE TABLE IF NOT EXISTS ssf_events (
+  seq       INTEGER PRIMARY KEY,
+  stream_id TEXT NOT NULL,
+  jti       TEXT NOT NULL,
+  iat       INTEGER NOT NULL,
+  fact      TEXT NOT NULL,
+  UNIQUE (stream_id, jti)
+);
+CREATE INDEX IF NOT EXISTS ssf_events_stream ON ssf_events (stream_id, seq);
+CREATE INDEX IF NOT EXISTS ssf_events_iat ON ssf_events (iat);
+CREATE TABLE IF NOT EXISTS ssf_revoked_jwts (
+  jti TEXT PRIMARY KEY,
+  exp INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS idp_health (
   id         INTEGER PRIMARY KEY CHECK (id = 1),
   checked_at INTEGER NOT NULL
