@@ -30,6 +30,7 @@ describe('loadConfig', () => {
       clientCredentialsTtl: 600,
       refreshTokenTtl: 14 * 24 * 3600,
       trustedProxies: [],
+      ssf: { longPollSeconds: 25, streamInactivityTimeout: 7 * 24 * 3600, maxStreamsPerClient: 100, minVerificationInterval: 5 },
     });
     assert.ok(Object.isFrozen(config.introspectors));
   });
@@ -55,6 +56,10 @@ describe('loadConfig', () => {
       CLIENT_CREDENTIALS_TTL: '60',
       REFRESH_TOKEN_TTL: '86400',
       IDP_TRUSTED_PROXIES: '10.0.0.1, 172.16.0.0/12,fd00::/8',
+      SSF_LONG_POLL_SECONDS: '10',
+      SSF_STREAM_INACTIVITY_TIMEOUT: '3600',
+      SSF_MAX_STREAMS_PER_CLIENT: '5',
+      SSF_MIN_VERIFICATION_INTERVAL: '0',
     });
     assert.deepEqual(metricsAllow.entries, []);
   assert.deepEqual(config, {
@@ -78,6 +83,7 @@ describe('loadConfig', () => {
         { address: '172.16.0.0', prefix: 12, family: 'ipv4' },
         { address: 'fd00::', prefix: 8, family: 'ipv6' },
       ],
+      ssf: { longPollSeconds: 10, streamInactivityTimeout: 3600, maxStreamsPerClient: 5, minVerificationInterval: 0 },
     });
   });
 
@@ -117,6 +123,9 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ ACCESS_TOKEN_TTL: '604800' }).accessTokenTtl, 604800);
     assert.throws(() => loadConfig({ REFRESH_TOKEN_TTL: '99999999999999' }), { message: /^REFRESH_TOKEN_TTL must be an integer between 1 and 31536000/ });
     assert.throws(() => loadConfig({ IDP_DATABASE_POOL_SIZE: '1e1' }), { message: /^IDP_DATABASE_POOL_SIZE must be an integer/ });
+    // A long poll past common proxies' 60 s idle timeout would be cut off as idle.
+    assert.throws(() => loadConfig({ SSF_LONG_POLL_SECONDS: '60' }), { message: /^SSF_LONG_POLL_SECONDS must be an integer between 1 and 55/ });
+    assert.throws(() => loadConfig({ SSF_STREAM_INACTIVITY_TIMEOUT: '5' }), { message: /^SSF_STREAM_INACTIVITY_TIMEOUT must be an integer between 60/ });
   });
 
   it('refuses a LOG_LEVEL pino does not have, listing the levels', () => {

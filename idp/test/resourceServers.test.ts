@@ -13,6 +13,16 @@ import { admin, call, introspect, json, oauth, stableIntrospection } from './hel
 const BILLING = 'http://localhost:4002';
 const encoded = (identifier: string) => `/resource-servers/${encodeURIComponent(identifier)}`;
 
+/** The IDP's built-in resource server of its Shared Signals endpoints (idp/src/ssf/resourceServer.ts): always listed first. */
+const ssfBuiltIn = (idp: Pick<TestIdp, 'issuer'>) => ({
+  identifier: `${new URL(idp.issuer).origin}/ssf`,
+  scopes: ['ssf.manage'],
+  access_token_format: 'opaque',
+  access_token_ttl: null,
+  managed_by: 'idp',
+  created_at: 0,
+});
+
 describe('admin API: resource servers (SQLite)', () => {
   let idp: TestIdp;
   before(async () => {
@@ -29,7 +39,7 @@ describe('admin API: resource servers (SQLite)', () => {
     assert.ok(created_at >= before && created_at <= before + 5);
     assert.deepEqual(rest, { identifier: BILLING, scopes: ['billing.read', 'billing.write'], access_token_format: 'jwt', access_token_ttl: 300, managed_by: null });
     assert.deepEqual((await adminRequest(idp, 'GET', encoded(BILLING))).body, res.body);
-    assert.deepEqual((await adminRequest(idp, 'GET', '/resource-servers')).body, { resource_servers: [res.body] });
+    assert.deepEqual((await adminRequest(idp, 'GET', '/resource-servers')).body, { resource_servers: [ssfBuiltIn(idp), res.body] }, 'after the IDP\'s own');
   });
 
   test('defaults: format and lifetime null (the IDP defaults apply), managed_by null', async () => {
@@ -116,7 +126,7 @@ describe('admin API: resource servers (SQLite)', () => {
     const listed = (await adminRequest(idp, 'GET', '/resource-servers')).body;
     idp = await idp.restart();
     assert.deepEqual((await adminRequest(idp, 'GET', '/resource-servers')).body, listed);
-    assert.equal(listed.resource_servers.length, 2);
+    assert.equal(listed.resource_servers.length, 3, 'the two declared and the built-in SSF one');
   });
 });
 
@@ -236,7 +246,7 @@ describe('resource servers in PostgreSQL, shared by two replicas', () => {
   test('one declared at replica A is listed, enforced and issued for at replica B at once, and survives restarts', async () => {
     const created = await adminRequest(a, 'POST', '/resource-servers', { identifier: BILLING, scopes: ['billing.read'] });
     assert.equal(created.status, 201);
-    assert.deepEqual((await adminRequest(b, 'GET', '/resource-servers')).body, { resource_servers: [created.body] });
+    assert.deepEqual((await adminRequest(b, 'GET', '/resource-servers')).body, { resource_servers: [ssfBuiltIn(b), created.body] });
     assert.equal((await adminRequest(b, 'POST', '/resource-servers', { identifier: BILLING, scopes: ['x'] })).status, 409);
     const worker = await registerClient(b, 'billing-worker', ['billing.read']);
     const introspector = await registerClient(b, 'billing-introspector', [], { introspects: [BILLING] });
