@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { openDatabaseFile } from './sqliteFile.ts';
-import { EVENTS_LOST, REVOCABLE_TOKENS, SESSION_REVOKING_MODEL, streamColumns, tokenRevoked, toStream, typed, Waiters, type StreamRow } from './streams.ts';
+import { DEFAULT_EVENT_RETENTION_SECONDS, EVENTS_LOST, REVOCABLE_TOKENS, SESSION_REVOKING_MODEL, streamColumns, tokenRevoked, toStream, typed, Waiters, type StreamRow } from './streams.ts';
 import { accountIdOf } from './subject.ts';
 import type { Account, QueuedEvent, RevocationFact, Store, StoredResourceServer, StreamStore } from './types.ts';
 
@@ -13,8 +13,6 @@ type Pending = { row: Row; params: unknown[] };
 
 /** Rows kept in memory (~0.3–2 kB each): enough for every client and the tokens in current use. */
 const CACHE_ROWS = 10_000;
-/** Default for `eventRetentionSeconds`: the longest default token lifetime (REFRESH_TOKEN_TTL, 14 days). */
-export const DEFAULT_EVENT_RETENTION_SECONDS = 14 * 24 * 3600;
 
 export type SqliteStoreOptions = {
   /** Milliseconds, like Date.now (tests move it). */

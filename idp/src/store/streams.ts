@@ -21,6 +21,9 @@ import type { RevocationFact, StoredStream, StreamStatus } from './types.ts';
  * - `revokeJwt` of a jti not yet revoked → `jwt-revoked`.
  */
 
+/** Default for the stores' `eventRetentionSeconds`: the longest default token lifetime (REFRESH_TOKEN_TTL, 14 days). */
+export const DEFAULT_EVENT_RETENTION_SECONDS = 14 * 24 * 3600;
+
 /** The adapter models whose `destroy` is a token revocation, and the token type events name them by. */
 export const REVOCABLE_TOKENS: Readonly<Record<string, 'access_token' | 'refresh_token'>> = {
   AccessToken: 'access_token',
@@ -106,14 +109,20 @@ export class Waiters {
   /**
    * Resolves at the next wake of `streamId` (or all), or when `signal` aborts. `armed` runs once the
    * waiter is registered, with its resolver: a check made there (is something queued already?) cannot
-   * miss an event queued between the caller's last poll and the wait.
+   * miss an event queued between the caller's last poll and the wait. What `armed` returns runs when
+   * the wait ends, however it ends (to clear a timer it set).
    */
-  wait(streamId: string, signal: AbortSignal, armed?: (wake: () => void) => void): Promise<void> {
+  wait(streamId: string, signal: AbortSignal, armed?: (wake: () => void) => (() => void) | void): Promise<void> {
     if (signal.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       let set = this.#waiting.get(streamId);
       if (!set) this.#waiting.set(streamId, (set = new Set()));
+      let cleanup: (() => void) | void;
+      let ended = false;
       const done = () => {
+        if (ended) return;
+        ended = true;
+        cleanup?.();
         signal.removeEventListener('abort', done);
         const current = this.#waiting.get(streamId);
         if (current?.delete(done) && current.size === 0) this.#waiting.delete(streamId);
@@ -121,7 +130,8 @@ export class Waiters {
       };
       set.add(done);
       signal.addEventListener('abort', done, { once: true });
-      armed?.(done);
+      cleanup = armed?.(done);
+      if (ended) cleanup?.();
     });
   }
 
