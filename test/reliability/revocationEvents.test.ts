@@ -38,6 +38,18 @@ async function assertRefused(api: Service, since: number, refused: Record<string
   return report;
 }
 
+/** The receiver's own log lines (state changes, never a token), for a failure message. */
+const receiverLog = (api: Service) =>
+  api
+    .output()
+    .split('\n')
+    .filter((line) => line.includes('revocation event'))
+    .map((line) => {
+      const { msg, reason, was } = JSON.parse(line) as { msg?: string; reason?: string; was?: string };
+      return [msg, reason, was].filter(Boolean).join(' / ');
+    })
+    .join('; ');
+
 async function warm(api: Service, tokens: Record<string, string>) {
   for (const [name, t] of Object.entries(tokens)) assert.equal(await whoamiStatus(api.origin, t), 200, `${name} works before`);
 }
@@ -100,7 +112,7 @@ describe('offboarding reaches the Service API within a second (caches of 600 s)'
 });
 
 describe('failures lose nothing', () => {
-  test('the IDP killed (SIGKILL) right after a revocation answered and restarted on its data dir: the event is delivered, no flush, no introspection needed', async () => {
+  test('the IDP killed (SIGKILL) right after a revocation answered and restarted on its data dir: the queued event is delivered and applied, without a cache flush', async () => {
     const stream = await createStream(idp, manage, 'restart check');
     const [revoked, kept] = [await machineToken(client('solutrix-api')), await machineToken(client('solutrix-api'))];
     await warm(events, { revoked, kept });
@@ -111,13 +123,14 @@ describe('failures lose nothing', () => {
     const got = await awaitSet(idp, manage, stream.stream_id, (p: Json) => (p.sub_id as Json | undefined)?.token === tokenHash(revoked));
     assert.ok(got, 'the queued SET is still there after the restart');
     await verifySet(idp, got.set, 'service-introspector');
-    // The Service API reconnects and refuses it without asking: the restarted IDP sees no introspection,
-    // so the 401 is the event's (a cache flush would have to re-introspect both tokens).
-    const refusal = await timeToRefusal(events.origin, revoked, since, 15_000);
-    assert.ok(refusal.ms !== undefined, `still ${refusal.last} 15 s after the restart`);
+    // The Service API reconnects (its backoff doubles up to 30 s while the IDP is away) and the event
+    // evicts the revoked token: at most that token is asked about again. A cache flush, the only
+    // other way a 600 s cache would let go of it, would re-introspect the kept token as well.
+    const refusal = await timeToRefusal(events.origin, revoked, since, 45_000);
+    assert.ok(refusal.ms !== undefined, `still ${refusal.last} 45 s after the restart; Service API said: ${receiverLog(events)}`);
     assert.equal(await whoamiStatus(events.origin, kept), 200);
     await logBarrier(idp);
-    assert.equal(introspections(), 0, 'the restarted IDP was not asked to introspect');
+    assert.ok(introspections() <= 1, `the restarted IDP was asked ${introspections()} times (a flush?); Service API said: ${receiverLog(events)}`);
     console.log(`# IDP restart: revoked token refused ${Math.round(refusal.ms!)} ms after the IDP was healthy again`);
   });
 
@@ -143,7 +156,7 @@ describe('failures lose nothing', () => {
     idp = track(await idp.restart());
     const back = await poll(() => whoamiStatus(fallback.origin, t), (s) => s === 200, { timeoutMs: 10_000, intervalMs: 100 });
     assert.equal(back, 200, 'recovered');
-    assert.equal(await poll(() => eventsState(fallback.origin), (st) => st === 'connected', { timeoutMs: 15_000, intervalMs: 100 }), 'connected', 'the stream reconnects');
+    assert.equal(await poll(() => eventsState(fallback.origin), (st) => st === 'connected', { timeoutMs: 45_000, intervalMs: 100 }), 'connected', `the stream reconnects (backoff up to 30 s); Service API said: ${receiverLog(fallback)}`);
     // Healthy again: an entry outlives the old bound again, and a revocation arrives within a second.
     const t2 = await machineToken(client('solutrix-api'));
     await warm(fallback, { t2 });
@@ -152,7 +165,7 @@ describe('failures lose nothing', () => {
     const n = introspections();
     assert.equal(await whoamiStatus(fallback.origin, t2), 200);
     await logBarrier(idp);
-    assert.equal(introspections(), n, `cached beyond ${FALLBACK_BOUND_S} s again after recovery`);
+    assert.equal(introspections(), n, `cached beyond ${FALLBACK_BOUND_S} s again after recovery; Service API said: ${receiverLog(fallback)}`);
     const u = await machineToken(client('solutrix-api'));
     await warm(fallback, { u });
     assert.equal(await revoke(idp, client('solutrix-api'), u), 200);
