@@ -40,7 +40,9 @@ before(async () => {
   const [portA, portB] = [await freePort(), await freePort()];
   issuer = `http://127.0.0.1:${portA}/oauth`;
   const replica = (port: number) => startIdp({ port, issuer, env: { IDP_DATABASE_URL: databaseUrl, IDP_ADMIN_TOKEN: adminToken } });
-  [a, b] = await Promise.all([replica(portA), replica(portB)]);
+  // One after the other: two starting together on a busy machine can outlast the health wait.
+  a = await replica(portA);
+  b = await replica(portB);
   pids.push(a.child.pid!, b.child.pid!);
   await declareResourceServer(a, { identifier: JWT_API, scopes: ['jwt.read'], access_token_format: 'jwt' });
   machine = await registerClient(a, 'rotation-machine', ['service.api', 'jwt.read']);
