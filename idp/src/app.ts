@@ -40,7 +40,7 @@ export function createApp(
   }, keyring.current());
   // Throws (and so refuses the change) when oidc-provider cannot use the keys.
   keyring.onChange((jwks) => {
-    // EXPERIMENT live.replace(jwks);
+    live.replace(jwks);
     log.info({ kids: jwks.keys.map((k) => k.kid), signing: jwks.keys[0]?.kid }, 'signing keys changed');
   });
   const provider = live.view();
