@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { rotate } from '../../scripts/keys.ts';
 import { adminRequest, startIdp, type TestIdp } from '../../test/support/idp.ts';
+import { poll } from '../../test/support/wait.ts';
 
 const mode = (file: string) => statSync(file).mode & 0o777;
 const kids = async (idp: TestIdp) => ((await (await fetch(`${idp.issuer}/jwks.json`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
@@ -23,6 +25,19 @@ describe('the data dir', () => {
     const jwks = JSON.parse(readFileSync(join(idp.dataDir, 'jwks.json'), 'utf8')) as { keys: { kid: string; d?: string }[] };
     assert.deepEqual(jwks.keys.map((k) => k.kid), kid, 'the published key is the stored one');
     assert.equal(typeof jwks.keys[0]?.d, 'string', 'the stored key is private');
+  });
+
+  test('npm run keys add / promote / retire on the data dir: the running IDP follows each step without a restart', async () => {
+    const pid = idp.child.pid;
+    const [old] = kid;
+    const added = /^added (\S+)/.exec(await rotate(idp.dataDir, 'add'))![1]!;
+    assert.deepEqual(await poll(() => kids(idp), (k) => k.length === 2, { timeoutMs: 10_000 }), [old, added]);
+    await rotate(idp.dataDir, 'promote', added);
+    assert.deepEqual(await poll(() => kids(idp), (k) => k[0] === added, { timeoutMs: 10_000 }), [added, old]);
+    await rotate(idp.dataDir, 'retire', old!);
+    assert.deepEqual(await poll(() => kids(idp), (k) => k.length === 1, { timeoutMs: 10_000 }), [added]);
+    assert.equal(idp.child.pid, pid);
+    assert.match(idp.output(), /"msg":"signing keys changed"/);
   });
 });
 

@@ -1,6 +1,7 @@
 // Signing-key rotation end to end, in jwt mode only (the `.jwt.test.ts` suffix: scripts/test.ts runs it
 // in the jwt pass; signing keys do not sign opaque access tokens). The IDP is restarted after each
-// `npm run keys` step, as the procedure says; the Service API process keeps running with its JWKS
+// `npm run keys` step — no longer needed (idp/test/keys.test.ts: a running IDP follows each step), but
+// it shows the keys of each step survive a restart; the Service API process keeps running with its JWKS
 // cache. Its JWKS cooldown and principal cache are off (0 s), so an unknown kid is fetched at once
 // and every request checks the signature: no waiting on timers here (the cooldown and the principal
 // cache have their own tests in service-api/test/auth/jwt.test.ts).
