@@ -41,8 +41,23 @@ describe('loadConfig', () => {
         retryAfterSeconds: 5,
         acceptTokensWithoutAudience: false,
       },
+      downstream: undefined,
     });
     assert.ok(Object.isFrozen(config.introspection) && Object.isFrozen(config.jwt));
+  });
+
+  it('DOWNSTREAM_SERVICE_URL enables /v1/chain; the exchange uses the introspection client unless TOKEN_EXCHANGE_CLIENT_ID/_SECRET say otherwise', () => {
+    const base = { INTROSPECTION_CLIENT_ID: 'a-introspector', INTROSPECTION_CLIENT_SECRET: 'dev-secret', DOWNSTREAM_SERVICE_URL: 'http://127.0.0.1:4002/' };
+    assert.deepEqual(loadConfig(base).downstream, {
+      url: 'http://127.0.0.1:4002',
+      audience: 'http://127.0.0.1:4002',
+      scope: undefined,
+      timeoutMs: 2000,
+      exchange: { tokenUrl: 'http://localhost:4000/oauth/token', issuer: 'http://localhost:4000/oauth', clientId: 'a-introspector', clientSecret: 'dev-secret', timeoutMs: 2000 },
+    });
+    const own = loadConfig({ ...base, DOWNSTREAM_SERVICE_AUDIENCE: 'http://localhost:4002', DOWNSTREAM_SCOPE: 'b.read', TOKEN_EXCHANGE_CLIENT_ID: 'a-exchanger', TOKEN_EXCHANGE_CLIENT_SECRET: 'other' }).downstream!;
+    assert.deepEqual([own.audience, own.scope, own.exchange.clientId, own.exchange.clientSecret], ['http://localhost:4002', 'b.read', 'a-exchanger', 'other']);
+    assert.throws(() => loadConfig({ ...base, DOWNSTREAM_SERVICE_URL: 'not a url' }), /DOWNSTREAM_SERVICE_URL/);
   });
 
   it('reads every variable', () => {
