@@ -2,7 +2,7 @@ import Provider, { type Adapter, type AdapterPayload } from 'oidc-provider';
 import pg from 'pg';
 import { StoreUnusableError } from './errors.ts';
 import { ACCOUNT_PURGED_FACT, CLIENT_DELETED_FACT, fanOutCtes, postgresStreams, SESSION_REVOKED_FACT, SSF_SCHEMA, TOKEN_REVOKED_FACT } from './postgresStreams.ts';
-import { DEFAULT_EVENT_RETENTION_SECONDS, REVOCABLE_TOKENS, SESSION_REVOKING_MODEL, tokenHash } from './streams.ts';
+import { DEFAULT_EVENT_RETENTION_SECONDS, REVOCABLE_TOKENS, tokenHash } from './streams.ts';
 import { EVENT_TYPES } from '../ssf/eventTypes.ts';
 import { CLIENT_CHANNEL, listenForClientChanges } from './postgresClients.ts';
 import { batchedFinds, clientReads, type RequestScope, type Row } from './postgresReads.ts';
@@ -200,6 +200,16 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         },
         async destroy(id) {
           if (!storable(id)) return;
+          if (model === 'Grant') {
+            // A grant ended: its session-revoked (see streams.ts), unless revokeByGrantId of the same revocation queued it.
+            await query(
+              'destroy_grant',
+              `WITH gone AS (DELETE FROM oidc WHERE model = $1 AND id = $2), ${fanOutCtes(SESSION_REVOKED_FACT)}
+               SELECT (SELECT n FROM notified) AS notified`,
+              [model, id, EVENT_TYPES.sessionRevoked],
+            );
+            return;
+          }
           const tokenType = REVOCABLE_TOKENS[model];
           if (!tokenType) {
             await query('destroy', 'DELETE FROM oidc WHERE model = $1 AND id = $2', [model, id]);
@@ -215,16 +225,13 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         },
         async revokeByGrantId(grantId) {
           if (!storable(grantId)) return;
-          if (model !== SESSION_REVOKING_MODEL) {
-            await query('revoke_by_grant_id', 'DELETE FROM oidc WHERE model = $1 AND grant_id = $2', [model, grantId]);
-            return;
-          }
-          // The grant's one session-revoked (see streams.ts), its owner read in the deletion's own snapshot.
+          // The grant's one session-revoked (see streams.ts): every model's call may queue it, the
+          // first one queues it (its owner read in the deletion's own snapshot), the others find it queued.
           await query(
-            'revoke_grant',
-            `WITH gone AS (DELETE FROM oidc WHERE model = '${SESSION_REVOKING_MODEL}' AND grant_id = $1), ${fanOutCtes(SESSION_REVOKED_FACT)}
+            'revoke_by_grant_id',
+            `WITH gone AS (DELETE FROM oidc WHERE model = $1 AND grant_id = $2), ${fanOutCtes(SESSION_REVOKED_FACT)}
              SELECT (SELECT n FROM notified) AS notified`,
-            [grantId, EVENT_TYPES.sessionRevoked],
+            [model, grantId, EVENT_TYPES.sessionRevoked],
           );
         },
       };

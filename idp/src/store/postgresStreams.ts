@@ -30,8 +30,10 @@ CREATE TABLE IF NOT EXISTS ssf_events (
   jti       TEXT NOT NULL,
   iat       BIGINT NOT NULL,
   fact      TEXT NOT NULL,
+  dedupe    TEXT,
   PRIMARY KEY (stream_id, jti)
 );
+CREATE UNIQUE INDEX IF NOT EXISTS ssf_events_dedupe ON ssf_events (stream_id, dedupe) WHERE dedupe IS NOT NULL;
 CREATE INDEX IF NOT EXISTS ssf_events_stream ON ssf_events (stream_id, seq);
 CREATE INDEX IF NOT EXISTS ssf_events_iat ON ssf_events (iat);
 CREATE TABLE IF NOT EXISTS ssf_revoked_jwts (
@@ -47,31 +49,37 @@ const NOW_S = 'floor(extract(epoch FROM now()))::bigint';
 const PURGE_LOCK = 4_171_952_382;
 
 /**
- * CTEs to append after those of a revocation statement: `facts` is a SELECT of (fact TEXT, type TEXT)
- * rows, usually of a CTE that deleted something. One queued event per stream that is not disabled and
- * delivers the type, read in the same statement (no stream cached in a replica), and one NOTIFY per
- * stream given an event, delivered by PostgreSQL when the transaction commits. The statement must
- * select `(SELECT n FROM notified)` so that this CTE runs.
+ * CTEs to append after those of a revocation statement: `facts` is a SELECT of (fact TEXT, type TEXT,
+ * dedupe TEXT) rows, usually of a CTE that deleted something. One queued event per stream that is not
+ * disabled and delivers the type, read in the same statement (no stream cached in a replica), unless
+ * the stream holds an unacknowledged event of the same dedupe key; and one NOTIFY per stream given an
+ * event, delivered by PostgreSQL when the transaction commits. The statement must select
+ * `(SELECT n FROM notified)` so that this CTE runs.
  */
 export const fanOutCtes = (facts: string) => `
   queued AS (
-    INSERT INTO ssf_events (stream_id, jti, iat, fact)
-    SELECT s.id, gen_random_uuid()::text, ${NOW_S}, f.fact
+    INSERT INTO ssf_events (stream_id, jti, iat, fact, dedupe)
+    SELECT s.id, gen_random_uuid()::text, ${NOW_S}, f.fact, f.dedupe
     FROM (${facts}) f JOIN ssf_streams s ON s.status <> 'disabled' AND f.type = ANY (s.events_delivered)
+    ON CONFLICT DO NOTHING
     RETURNING stream_id),
   notified AS (SELECT count(*) AS n FROM (SELECT pg_notify('${SSF_CHANNEL}', d.stream_id) FROM (SELECT DISTINCT stream_id FROM queued) d) p)`;
 
 /** The fact of a destroyed token, built from its deleted row `gone` ($3: token type, $4: hash, $5: event type). */
 export const TOKEN_REVOKED_FACT = `SELECT json_strip_nulls(json_build_object('kind', 'token-revoked', 'tokenType', $3::text, 'tokenHash', $4::text,
-  'sub', account_id, 'clientId', client_id))::text AS fact, $5::text AS type FROM gone`;
+  'sub', account_id, 'clientId', client_id))::text AS fact, $5::text AS type, NULL::text AS dedupe FROM gone`;
 
-/** The session-revoked of grant $1, from anything of it still stored (its Grant row or a row issued under it; $2: event type). */
-export const SESSION_REVOKED_FACT = `SELECT json_build_object('kind', 'session-revoked', 'sub', account_id, 'clientId', client_id)::text AS fact, $2::text AS type
-  FROM (SELECT client_id, account_id FROM oidc WHERE ((model = 'Grant' AND id = $1) OR grant_id = $1)
+/**
+ * The session-revoked of grant $2, from anything of it in the statement's snapshot (its Grant row or a
+ * row issued under it, including those the statement deletes; $3: event type), once per stream.
+ */
+export const SESSION_REVOKED_FACT = `SELECT json_build_object('kind', 'session-revoked', 'sub', account_id, 'clientId', client_id)::text AS fact, $3::text AS type,
+  'session:' || $2::text AS dedupe
+  FROM (SELECT client_id, account_id FROM oidc WHERE ((model = 'Grant' AND id = $2) OR grant_id = $2)
         AND client_id IS NOT NULL AND account_id IS NOT NULL LIMIT 1) owner`;
 
-export const CLIENT_DELETED_FACT = `SELECT json_build_object('kind', 'client-deleted', 'clientId', id)::text AS fact, '${EVENT_TYPES.clientDeleted}'::text AS type FROM client`;
-export const ACCOUNT_PURGED_FACT = `SELECT json_build_object('kind', 'account-purged', 'sub', sub)::text AS fact, '${EVENT_TYPES.accountPurged}'::text AS type FROM account`;
+export const CLIENT_DELETED_FACT = `SELECT json_build_object('kind', 'client-deleted', 'clientId', id)::text AS fact, '${EVENT_TYPES.clientDeleted}'::text AS type, NULL::text AS dedupe FROM client`;
+export const ACCOUNT_PURGED_FACT = `SELECT json_build_object('kind', 'account-purged', 'sub', sub)::text AS fact, '${EVENT_TYPES.accountPurged}'::text AS type, NULL::text AS dedupe FROM account`;
 
 type Query = <R extends pg.QueryResultRow>(name: string, text: string, values: unknown[]) => Promise<pg.QueryResult<R>>;
 
@@ -90,8 +98,9 @@ export type PostgresStreamsOptions = {
  * The StreamStore, the purge of its tables, and `close`. Long polls of this replica wait on one
  * dedicated connection LISTENing on SSF_CHANNEL (opened at the first wait, not at start-up), so a
  * revocation committed at any replica wakes them. When that connection drops, every waiter is woken
- * (it re-polls), waiters re-poll every `fallbackPollMs` while it is down, and it reconnects with a
- * bounded backoff, waking everyone once it listens again (whatever was queued meanwhile is found).
+ * (it re-polls: a notification may have been lost), waiters re-poll every `fallbackPollMs` while it is
+ * down, and it reconnects with a bounded backoff; each new wait checks the queue once listening, so
+ * whatever was queued meanwhile is found.
  */
 export function postgresStreams({ url, pool, query, onError, eventRetentionSeconds, fallbackPollMs = 1000 }: PostgresStreamsOptions) {
   const waiters = new Waiters();
@@ -138,8 +147,8 @@ export function postgresStreams({ url, pool, query, onError, eventRetentionSecon
         return false;
       }
       if (closed || listener !== client) return false;
+      // Waiters from while it was down re-poll on their fallback timer; those arriving now check the queue once listening.
       up = true;
-      if (failures) waiters.wakeAll(); // listening again: re-poll what was queued while it was down
       failures = 0;
       return true;
     })();
@@ -246,7 +255,7 @@ export function postgresStreams({ url, pool, query, onError, eventRetentionSecon
       await query(
         'ssf_revoke_jwt',
         `WITH revoked AS (INSERT INTO ssf_revoked_jwts (jti, exp) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING RETURNING jti),
-         ${fanOutCtes('SELECT $3::text AS fact, $4::text AS type FROM revoked')}
+         ${fanOutCtes('SELECT $3::text AS fact, $4::text AS type, NULL::text AS dedupe FROM revoked')}
          SELECT (SELECT n FROM notified) AS notified`,
         [fact.jti, fact.exp, json, type],
       );

@@ -11,11 +11,16 @@ import type { RevocationFact, StoredStream, StreamStatus } from './types.ts';
  * - `destroy` of an AccessToken, ClientCredentials or RefreshToken row that existed → one
  *   `token-revoked` (opaque tokens: the token value is the model id, oidc-provider's
  *   formats/opaque.js returns `{ value: token.jti }`), with sub/clientId from the row when it has them;
- * - `revokeByGrantId` → one `session-revoked` per call of oidc-provider's helpers/revoke.js, emitted by
- *   the AccessToken model's call only (the one model revoke() always includes, whatever the client's
- *   grant types or revokeGrantPolicy), when anything of the grant is still stored (its Grant row or a
- *   row carrying its grant_id) to name its (sub, client); the other models' calls and Grant.destroy
- *   emit nothing, so one revoked grant is one event;
+ * - a grant ended → one `session-revoked` {sub, clientId}. oidc-provider's helpers/revoke.js calls
+ *   `revokeByGrantId` of up to six models and `Grant.destroy` at once (Promise.all: with PostgreSQL,
+ *   concurrent transactions on different connections). Each of those calls queues the grant's
+ *   session-revoked when anything of the grant is in its snapshot before its deletion (the Grant row,
+ *   or a row carrying its grant_id) to name (sub, client), with the dedupe key `session:<grantId>`: a
+ *   stream holding an unacknowledged event of that key gets no second one (a unique index; a
+ *   concurrent second insert waits for the first's commit, then does nothing). So whichever call runs
+ *   first queues it (it sees every row), the others find it queued: one event per revoked grant, and
+ *   none for a grant of which nothing is left. A grant revoked again after its event was acknowledged,
+ *   while rows of it remain, is a new event;
  * - `deleteClient` of a client that existed → `client-deleted`; `accounts.remove` of an account that
  *   existed → `account-purged`;
  * - `revokeJwt` of a jti not yet revoked → `jwt-revoked`.
@@ -30,9 +35,6 @@ export const REVOCABLE_TOKENS: Readonly<Record<string, 'access_token' | 'refresh
   ClientCredentials: 'access_token',
   RefreshToken: 'refresh_token',
 };
-
-/** The model whose revokeByGrantId emits the grant's session-revoked (see above). */
-export const SESSION_REVOKING_MODEL = 'AccessToken';
 
 /** base64url(SHA-256(value)): how an event names an opaque token, never by the token itself. */
 export const tokenHash = (value: string): string => createHash('sha256').update(value).digest('base64url');
