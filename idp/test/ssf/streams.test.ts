@@ -256,6 +256,8 @@ describe('streams', () => {
     const strange = await ssf(idp, alpha.token, 'GET', `/ssf/streams?stream_id=${encodeURIComponent('../../%00\u2028')}`);
     assert.equal(strange.status, 404);
     assert.equal((await ssf(idp, alpha.token, 'POST', `/ssf/poll/${'x'.repeat(300)}`, {})).status, 404);
+    assert.equal((await ssf(idp, alpha.token, 'POST', '/ssf/poll/%E0%A4%A', {})).status, 404, 'malformed percent-encoding');
+    assert.equal((await ssf(idp, alpha.token, 'POST', `/ssf/poll/${stream.stream_id}`, '{"ack":[' + '"a",'.repeat(1000) + '"a"]}')).status, 400, 'too many acks');
     assert.deepEqual((await ssf(idp, alpha.token, 'GET', `/ssf/streams?stream_id=${stream.stream_id}`)).body, stream, 'no bad request changed it');
     await ssf(idp, alpha.token, 'DELETE', `/ssf/streams?stream_id=${stream.stream_id}`);
   });
