@@ -118,14 +118,14 @@ export function serviceApiMetrics(registry: Registry): ServiceApiMetrics {
         labelNames: ['kind'] as const,
         registers,
       });
-      for (const kind of APPLIED_KINDS) applied.labels(kind);
+      for (const kind of APPLIED_KINDS) applied.inc({ kind }, 0);
       const rejected = new Counter({
         name: 'service_api_revocation_sets_rejected_total',
         help: 'SETs that failed verification, not applied, reported back in setErrs (RFC 8936 error code)',
         labelNames: ['error'] as const,
         registers,
       });
-      for (const error of SET_ERRORS) rejected.labels(error);
+      for (const error of SET_ERRORS) rejected.inc({ error }, 0);
       const duplicates = new Counter({ name: 'service_api_revocation_sets_duplicate_total', help: 'SETs delivered again after being applied: acknowledged, not applied twice', registers });
       new Gauge({
         name: 'service_api_revocation_events_state',

@@ -30,6 +30,8 @@ describe('loadConfig', () => {
         audience: 'http://localhost:4001',
         acceptTokensWithoutAudience: false,
       },
+      // Off unless asked for (npm start and compose ask for it).
+      revocationEvents: undefined,
       jwt: {
         jwksUrl: 'http://localhost:4000/oauth/jwks.json',
         issuer: 'http://localhost:4000/oauth',
@@ -58,6 +60,44 @@ describe('loadConfig', () => {
     const own = loadConfig({ ...base, DOWNSTREAM_SERVICE_AUDIENCE: 'http://localhost:4002', DOWNSTREAM_SCOPE: 'b.read', TOKEN_EXCHANGE_CLIENT_ID: 'a-exchanger', TOKEN_EXCHANGE_CLIENT_SECRET: 'other' }).downstream!;
     assert.deepEqual([own.audience, own.scope, own.exchange.clientId, own.exchange.clientSecret], ['http://localhost:4002', 'b.read', 'a-exchanger', 'other']);
     assert.throws(() => loadConfig({ ...base, DOWNSTREAM_SERVICE_URL: 'not a url' }), /DOWNSTREAM_SERVICE_URL/);
+  });
+
+  it('REVOCATION_EVENTS=ssf: the SSF configuration URL derives from the issuer (RFC 8414 style), no cap below exp, the introspection client\'s credentials', () => {
+    const config = loadConfig({ REVOCATION_EVENTS: 'ssf', INTROSPECTION_CLIENT_SECRET: 'dev-secret', IDP_ISSUER: 'https://idp.example/tenant/oauth/' });
+    assert.deepEqual(config.revocationEvents, {
+      configurationUrl: 'https://idp.example/.well-known/ssf-configuration/tenant/oauth',
+      tokenUrl: undefined,
+      clientId: 'service-introspector',
+      clientSecret: 'dev-secret',
+      issuer: 'https://idp.example/tenant/oauth/',
+      maxTtlWithEventsSeconds: undefined,
+    });
+    assert.ok(Object.isFrozen(config.revocationEvents));
+    const explicit = loadConfig({
+      REVOCATION_EVENTS: 'ssf',
+      TOKEN_VERIFICATION: 'jwt',
+      INTROSPECTION_CLIENT_ID: 'api-7',
+      INTROSPECTION_CLIENT_SECRET: 's',
+      IDP_SSF_CONFIGURATION_URL: 'http://idp.internal:4000/.well-known/ssf-configuration/oauth',
+      IDP_TOKEN_URL: 'http://idp.internal:4000/oauth/token',
+      INTROSPECTION_CACHE_MAX_TTL_WITH_EVENTS: '3600',
+    });
+    assert.deepEqual(
+      { ...explicit.revocationEvents },
+      {
+        configurationUrl: 'http://idp.internal:4000/.well-known/ssf-configuration/oauth',
+        tokenUrl: 'http://idp.internal:4000/oauth/token',
+        clientId: 'api-7',
+        clientSecret: 's',
+        issuer: 'http://localhost:4000/oauth',
+        maxTtlWithEventsSeconds: 3600,
+      },
+      'in jwt mode too: revoked JWTs arrive as events',
+    );
+    assert.throws(() => loadConfig({ REVOCATION_EVENTS: 'push', INTROSPECTION_CLIENT_SECRET: 'x' }), /^TypeError: REVOCATION_EVENTS must be one of off, ssf/);
+    assert.throws(() => loadConfig({ REVOCATION_EVENTS: 'ssf', TOKEN_VERIFICATION: 'jwt' }), new TypeError('INTROSPECTION_CLIENT_SECRET or INTROSPECTION_CLIENT_SECRET_FILE must be set'));
+    assert.throws(() => loadConfig({ REVOCATION_EVENTS: 'ssf', INTROSPECTION_CLIENT_SECRET: 'x', INTROSPECTION_CACHE_MAX_TTL_WITH_EVENTS: '1h' }), /^TypeError: INTROSPECTION_CACHE_MAX_TTL_WITH_EVENTS must be an integer/);
+    assert.throws(() => loadConfig({ REVOCATION_EVENTS: 'ssf', INTROSPECTION_CLIENT_SECRET: 'x', IDP_SSF_CONFIGURATION_URL: 'idp' }), /^TypeError: IDP_SSF_CONFIGURATION_URL must be an absolute URL/);
   });
 
   it('reads every variable', () => {

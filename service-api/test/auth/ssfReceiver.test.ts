@@ -23,6 +23,8 @@ type Ctx = {
   lines: string[];
   get(token: string): Promise<{ status: number; body: Record<string, unknown> }>;
   healthz(): Promise<Record<string, unknown>>;
+  /** The value of one sample line of GET /metrics, e.g. `service_api_revocation_events_state{state="connected"}`. */
+  metric(sample: string): Promise<number | undefined>;
   /** Introspections of this token so far. */
   introspections(token: string): number;
   /** Signs and queues a SET; resolves once the receiver has acknowledged it. */
@@ -58,6 +60,14 @@ async function withService(env: Record<string, string>, fn: (ctx: Ctx) => Promis
     },
     async healthz() {
       return (await (await fetch(`${served.baseUrl}/healthz`)).json()) as Record<string, unknown>;
+    },
+    async metric(sample) {
+      const text = await (await fetch(`${served.baseUrl}/metrics`)).text();
+      // Every sample also carries the registry's default label (service="service-api").
+      const [name, labels = ''] = sample.replace(/}$/, '').split('{') as [string, string?];
+      const pairs = labels.split(',').filter(Boolean);
+      const line = text.split('\n').find((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && pairs.every((pair) => l.includes(pair)));
+      return line === undefined ? undefined : Number(line.split(' ').at(-1));
     },
     introspections: (token) => stub.calls.filter((call) => call.form.get('token') === token).length,
     async applied(event, subId) {
@@ -139,6 +149,8 @@ describe('revocation events (REVOCATION_EVENTS=ssf)', () => {
       assert.deepEqual(await refetched(), ['aliceWeb', 'bobWeb', 'machineWeb']);
       await ctx.applied({ [EVENT_TYPES.accountPurged]: {} }, { format: 'iss_sub', iss: STUB_ISSUER, sub: 'alice' });
       assert.deepEqual(await refetched(), ['aliceWeb', 'aliceCli']);
+      for (const kind of ['session', 'client', 'subject']) assert.equal(await ctx.metric(`service_api_revocation_events_applied_total{kind="${kind}"}`), 1, kind);
+      assert.equal(await ctx.metric('service_api_revocation_events_applied_total{kind="token"}'), 0);
     });
   });
 
@@ -152,6 +164,8 @@ describe('revocation events (REVOCATION_EVENTS=ssf)', () => {
 
       ctx.tx.mode = 'down';
       await waitFor(() => ctx.service.revocations!.state === 'fallback', 5000, 'fallback');
+      assert.equal(await ctx.metric('service_api_revocation_events_state{state="fallback"}'), 1);
+      assert.equal(await ctx.metric('service_api_revocation_events_state{state="connected"}'), 0);
       const health = await ctx.healthz();
       assert.deepEqual(health, { status: 'ok', revocation_events: { mode: 'ssf', state: 'fallback', since: new Date(ctx.clock.now()).toISOString() } });
       await ctx.get(token);
@@ -228,6 +242,10 @@ describe('revocation events (REVOCATION_EVENTS=ssf)', () => {
       }
       assert.equal((await ctx.get(token)).status, 200);
       assert.equal(ctx.introspections(token), 1, 'none of them evicted the token');
+      assert.deepEqual(
+        await Promise.all(['invalid_key', 'invalid_audience', 'invalid_issuer', 'invalid_request'].map((e) => ctx.metric(`service_api_revocation_sets_rejected_total{error="${e}"}`))),
+        [1, 1, 1, 2],
+      );
       const log = ctx.lines.join('');
       assert.equal(ctx.lines.filter((line) => line.includes('revocation event rejected')).length, cases.length);
       assert.ok(!log.includes(hashOf(token)) && !log.includes('eyJ'), 'neither the token (nor its hash) nor a SET is logged');
@@ -247,6 +265,7 @@ describe('revocation events (REVOCATION_EVENTS=ssf)', () => {
       await waitFor(() => ctx.tx.polls.filter((p) => p.ack.includes(jti)).length === 2, 5000, 'second delivery acknowledged');
       await ctx.get(token);
       assert.equal(ctx.introspections(token), 2, 'the replay evicted nothing');
+      assert.equal(await ctx.metric('service_api_revocation_sets_duplicate_total'), 1);
     });
   });
 
@@ -276,7 +295,8 @@ describe('revocation events (REVOCATION_EVENTS=ssf)', () => {
           description: `service-api pid ${process.pid}`,
         },
       ]);
-      assert.ok(ctx.tx.polls.length > 0 && ctx.tx.polls.every((p) => p.returnImmediately === false), 'long polls only');
+      await waitFor(() => ctx.tx.polls.length > 0, 5000, 'a poll');
+      assert.ok(ctx.tx.polls.every((p) => p.returnImmediately === false), 'long polls only');
     });
   });
 });
