@@ -68,7 +68,11 @@ async function keys(...args: string[]): Promise<{ code: number; stdout: string; 
 }
 
 const inProcess = (command: string, kid?: string) => rotateConfigured({ databaseUrl, dataDir: '/nonexistent' }, command, kid);
-const kidsAt = async (origin: string) => ((await (await fetch(`${origin}/oauth/jwks.json`)).json()) as JSONWebKeySet).keys.map((k) => k.kid);
+async function kidsAt(origin: string) {
+  const res = await fetch(`${origin}/oauth/jwks.json`);
+  assert.equal(res.status, 200, `GET ${origin}/oauth/jwks.json: ${res.status}`); // a replica must never fail one
+  return ((await res.json()) as JSONWebKeySet).keys.map((k) => k.kid);
+}
 const kidOf = (token: string) => decodeProtectedHeader(token).kid;
 
 async function jwtToken(origin: string): Promise<{ token: string; upstream: string | null }> {

@@ -12,7 +12,7 @@ import { loadSecrets, loadSharedSecrets } from '../src/keys.ts';
 import { openPostgresStore } from '../src/store/postgres.ts';
 import type { Store } from '../src/store/types.ts';
 import { startPostgres, type TestPostgres } from '../../test/support/postgres.ts';
-import { poll } from '../../test/support/wait.ts';
+import { poll, sleep } from '../../test/support/wait.ts';
 
 const HOUR = 3_600_000;
 const kids = (jwks: Jwks) => jwks.keys.map((k) => k.kid);
@@ -127,11 +127,20 @@ describe('keyring over the shared store', () => {
     }
   });
 
-  test('concurrent updates through two connections both apply (the row is locked, not overwritten)', async () => {
+  test('an update waits for one in progress instead of overwriting it (the row is locked from read to commit)', async () => {
     const before = kids(JSON.parse((await reader.settings!.read('jwks'))!.value) as Jwks);
-    const added = (await Promise.all([rotate(sharedKeys(writer.settings!), 'add'), rotate(sharedKeys(reader.settings!), 'add')])).map(addedKid);
-    const after = kids(JSON.parse((await reader.settings!.read('jwks'))!.value) as Jwks);
-    assert.deepEqual(after.slice(0, before.length), before);
-    assert.deepEqual([...after.slice(before.length)].sort(), [...added].sort());
+    const adding = (kid: string) => (value: string) => JSON.stringify({ keys: [...(JSON.parse(value) as Jwks).keys, { ...(JSON.parse(value) as Jwks).keys[0]!, kid }] });
+    let firstRead!: () => void;
+    const read = new Promise<void>((resolve) => (firstRead = resolve));
+    const first = writer.settings!.update('jwks', async (value) => {
+      firstRead();
+      await sleep(300); // the second update starts meanwhile, on another connection
+      return adding('first')(value);
+    });
+    await read;
+    const second = reader.settings!.update('jwks', adding('second'));
+    const versions = (await Promise.all([first, second])).map((s) => s.version);
+    assert.deepEqual(kids(JSON.parse((await reader.settings!.read('jwks'))!.value) as Jwks), [...before, 'first', 'second']);
+    assert.equal(versions[1], versions[0]! + 1);
   });
 });
