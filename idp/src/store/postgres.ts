@@ -6,6 +6,7 @@ import { DEFAULT_EVENT_RETENTION_SECONDS, REVOCABLE_TOKENS, tokenHash } from './
 import { EVENT_TYPES } from '../ssf/eventTypes.ts';
 import { CLIENT_CHANNEL, listenForClientChanges } from './postgresClients.ts';
 import { batchedFinds, clientReads, type RequestScope, type Row } from './postgresReads.ts';
+import { batchedUpserts } from './postgresWrites.ts';
 import { accountIdOf } from './subject.ts';
 import { migrateSettings, postgresSettings } from './postgresSettings.ts';
 import type { Account, Store, StoredResourceServer } from './types.ts';
@@ -118,12 +119,13 @@ export type PostgresStoreOptions = {
  * driver's socket writes and reads, not the query), so the store saves statements without caching
  * anything a revocation changes:
  * - finds of one event-loop turn share one statement (postgresReads.ts `batchedFinds`): introspection
- *   asks AccessToken and ClientCredentials at once;
+ *   asks AccessToken and ClientCredentials at once; so do upserts (postgresWrites.ts), each answered
+ *   only once its statement committed;
  * - client metadata is cached per replica with LISTEN/NOTIFY invalidation (postgresClients.ts), and a
  *   request that relied on it checks it in the same statement as its next token read or write
  *   (postgresReads.ts `clientReads`): stale metadata is refused, never answered with;
  * - resource servers are read once per request (the `list` the resource indicators make first answers
- *   that request's `find`), never across requests.
+ *   that request's `find`), never across requests; lists of one turn share a statement.
  * Tokens, grants, codes, sessions and accounts are never cached: a token revoked at one replica is
  * inactive at every other one on the very next request.
  */
@@ -145,6 +147,19 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   const scope = options.requestScope ?? (() => Provider.ctx);
   const clientCache = listenForClientChanges(url, { retryMs: options.listenRetryMs, onError, onListening: options.onListening });
   const clients = clientReads(batchedFinds(pool), clientCache, scope);
+  const upsert = batchedUpserts(pool);
+  // Every grant lists the resource servers: the lists asked in one turn share one statement, sent after them all.
+  let listing: Promise<{ payload: string; created_at: string }[]> | undefined;
+  const listServers = () =>
+    (listing ??= new Promise((resolve, reject) =>
+      setImmediate(() => {
+        listing = undefined;
+        query<{ payload: string; created_at: string }>('resource_servers', 'SELECT payload, created_at FROM resource_servers ORDER BY created_at, identifier', []).then(
+          ({ rows }) => resolve(rows),
+          reject,
+        );
+      }),
+    ));
   /** Resource servers as the request's first `list` read them (see above). */
   const serversSeen = new WeakMap<object, Map<string, StoredResourceServer>>();
 
@@ -157,29 +172,20 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
           // while the client is stored as the request saw it: a client deleted (or changed) at another
           // replica gets nothing here, however late the notification.
           const guard = clientId === null ? null : clients.guardOf(clientId);
-          const { rowCount } = await query(
-            'upsert',
-            `INSERT INTO oidc (model, id, payload, grant_id, uid, user_code, client_id, account_id, expires_at, created_at)
-             SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $9::text, now() + $8::float8 * interval '1 second', now()
-             WHERE $10::text IS NULL OR EXISTS (SELECT 1 FROM oidc WHERE model = 'Client' AND id = $7::text AND payload = $10::text)
-             ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
-               user_code = excluded.user_code, client_id = excluded.client_id, account_id = excluded.account_id,
-               expires_at = excluded.expires_at, consumed = NULL`,
-            [
-              model,
-              id,
-              JSON.stringify(payload),
-              payload.grantId ?? null,
-              payload.uid ?? null,
-              payload.userCode ?? null,
-              clientId,
-              typeof expiresIn === 'number' ? expiresIn : null,
-              model === 'Client' ? null : (accountIdOf(payload) ?? null),
-              guard,
-            ],
-          );
+          const written = await upsert({
+            model,
+            id,
+            payload: JSON.stringify(payload),
+            grantId: payload.grantId ?? null,
+            uid: payload.uid ?? null,
+            userCode: payload.userCode ?? null,
+            clientId,
+            accountId: model === 'Client' ? null : (accountIdOf(payload) ?? null),
+            expiresIn: typeof expiresIn === 'number' ? expiresIn : null,
+            guard,
+          });
           if (guard === null || clientId === null) return;
-          if (rowCount !== 1) throw clients.refused(clientId);
+          if (!written) throw clients.refused(clientId);
           clients.confirmed(clientId);
         },
         async find(id) {
@@ -312,7 +318,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         return toResourceServer(rows[0]);
       },
       async list() {
-        const { rows } = await query<{ payload: string; created_at: string }>('resource_servers', 'SELECT payload, created_at FROM resource_servers ORDER BY created_at, identifier', []);
+        const rows = await listServers();
         const servers = rows.map((row) => toResourceServer(row)!);
         const request = scope();
         if (request) serversSeen.set(request, new Map(servers.map((server) => [server.identifier, structuredClone(server)])));

@@ -81,8 +81,9 @@ export type StoredResourceServer = {
 };
 
 /**
- * Read from the database on every call, never cached in a replica: a resource server created through
- * one replica is in force at every other one at once.
+ * Never cached across requests in a replica: a resource server created through one replica is in
+ * force at every other one from the next request on. (Within one oidc-provider request the PostgreSQL
+ * store answers `find` from that request's own `list`, read a moment earlier.)
  */
 export type ResourceServerStore = {
   /** Stores it unless its identifier is taken; false when it is. */

@@ -159,4 +159,38 @@ describe('postgres client cache across replicas', () => {
     await changeUnnotified(`UPDATE oidc SET payload = $1 WHERE model = 'Client' AND id = 'again'`, [JSON.stringify(metadata('again', 'third'))]);
     assert.equal(await secretOf(b, 'again'), 'second', 'cached again');
   });
+
+  test('upserts of one turn are written together, and only the one whose relied-on client changed is refused', async () => {
+    const b = await replica();
+    await createUnnotified('batch-ok', 's');
+    await createUnnotified('batch-stale', 'old');
+    await secretOf(b, 'batch-stale'); // cached
+    const tokens = b.adapter('ClientCredentials');
+    const request = {};
+    await requests.run(request, () => b.adapter('Client').find('batch-stale'));
+    await changeUnnotified(`UPDATE oidc SET payload = $1 WHERE model = 'Client' AND id = 'batch-stale'`, [JSON.stringify(metadata('batch-stale', 'new'))]);
+    // All three in this turn: one statement.
+    const results = await Promise.allSettled([
+      tokens.upsert('t-batch-1', token('batch-ok', 't-batch-1'), 600),
+      requests.run(request, () => tokens.upsert('t-batch-stale', token('batch-stale', 't-batch-stale'), 600)),
+      tokens.upsert('t-batch-2', token('batch-ok', 't-batch-2'), 600),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+    const { rows } = await admin.query<{ id: string }>(`SELECT id FROM oidc WHERE model = 'ClientCredentials' AND id LIKE 't-batch-%' ORDER BY id`);
+    assert.deepEqual(rows.map((r) => r.id), ['t-batch-1', 't-batch-2']);
+  });
+
+  test("a request answers its resource-server finds from its own list; the next request reads another replica's change", async () => {
+    const [a, b] = [await replica(), await replica()];
+    const server = { identifier: 'https://api.example', scopes: ['read'], access_token_format: null, access_token_ttl: null, managed_by: null, created_at: 1 };
+    await a.resourceServers.create(server);
+    await inRequest(async () => {
+      assert.equal((await b.resourceServers.list()).length, 1);
+      await a.resourceServers.replace({ ...server, scopes: ['read', 'write'] });
+      assert.deepEqual((await b.resourceServers.find(server.identifier))?.scopes, ['read'], "the request's own list");
+    });
+    assert.deepEqual((await inRequest(() => b.resourceServers.find(server.identifier)))?.scopes, ['read', 'write']);
+    await a.resourceServers.remove(server.identifier);
+    assert.equal(await inRequest(async () => (await b.resourceServers.list(), b.resourceServers.find(server.identifier))), undefined);
+  });
 });
