@@ -24,7 +24,7 @@ let jwtSvc: RegisteredClient;
 let machine: RegisteredClient;
 
 /** Alice signs in to `web` consenting to A's, B's and C's scopes (b.write is registered, not asked). */
-async function aliceToken(resource = SERVICE_API, browser = new TestBrowser()) {
+async function aliceToken(resource = SERVICE_API, browser = new TestBrowser(), user = ALICE) {
   const verifier = randomBytes(32).toString('base64url');
   const url = new URL(`${idp.issuer}/auth`);
   url.search = new URLSearchParams({
@@ -33,7 +33,7 @@ async function aliceToken(resource = SERVICE_API, browser = new TestBrowser()) {
   }).toString();
   for (const r of [SERVICE_API, JWT_A, B, C]) url.searchParams.append('resource', r);
   let { code, page } = await followToCode(browser, await browser.request(url.href), REDIRECT);
-  if (!code) ({ code, page } = await followToCode(browser, await submitLogin(browser, page, ALICE), REDIRECT));
+  if (!code) ({ code, page } = await followToCode(browser, await submitLogin(browser, page, user), REDIRECT));
   assert.ok(code, page.body.slice(0, 300));
   const res = await oauth(idp, '/token', web, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier, resource });
   assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -133,6 +133,22 @@ describe('token exchange (RFC 8693)', () => {
     assert.match(registration.body.error_description, /needs token_exchange.audiences/);
     const unknown = await adminRequest(idp, 'POST', '/clients', { name: 'half', grant_types: [GRANT], token_exchange: { audiences: ['http://localhost:4999'] } });
     assert.match(unknown.body.error_description, /token_exchange.audiences\[0\]: "http:\/\/localhost:4999" is not a declared resource server/);
+  });
+
+  test('deleting the user or the exchanging client ends the exchanged tokens', async () => {
+    const dave = { username: 'dave', password: 'dave-correct-horse' };
+    assert.equal((await adminRequest(idp, 'POST', '/users', dave)).status, 201);
+    const { token } = await aliceToken(SERVICE_API, new TestBrowser(), dave);
+    const exchanged = (await exchange(aSvc, token)).body.access_token;
+    assert.equal((await introspect(idp, bSvc, exchanged)).body.active, true);
+    assert.equal((await adminRequest(idp, 'DELETE', '/users/dave')).status, 204);
+    assert.deepEqual((await introspect(idp, bSvc, exchanged)).body, { active: false });
+
+    const temp = await registerClient(idp, 'temp-svc', [], { grant_types: ['client_credentials', GRANT], introspects: [SERVICE_API], token_exchange: { audiences: [B] } });
+    const fromTemp = (await exchange(temp, (await aliceToken()).token)).body.access_token;
+    assert.equal((await introspect(idp, bSvc, fromTemp)).body.active, true);
+    assert.equal((await adminRequest(idp, 'DELETE', '/clients/temp-svc')).status, 204);
+    assert.deepEqual((await introspect(idp, bSvc, fromTemp)).body, { active: false });
   });
 
   test("signing out ends alice's grant: the original and the exchanged tokens (and a further exchange) are refused", async () => {

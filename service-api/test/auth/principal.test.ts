@@ -23,6 +23,21 @@ describe('principalFromClaims', () => {
     }
   });
 
+  it('carries the act chain of an exchanged token as actor (RFC 8693 §4.1), nested as the token has it', () => {
+    const act = { sub: 'b-svc', act: { sub: 'a-svc' } };
+    const principal = principalFromClaims({ sub: 'alice', client_id: 'b-svc', scope: 'c.read', exp: 1, act });
+    assert.deepEqual(principal, { subject: 'alice', clientId: 'b-svc', scopes: ['c.read'], kind: 'user', expiresAt: 1, actor: act });
+    assert.ok(Object.isFrozen(principal.actor) && Object.isFrozen(principal.actor!.act));
+  });
+
+  it('refuses a malformed act claim: not an object, no sub, nested too deep', () => {
+    let deep: Record<string, unknown> = { sub: 'x' };
+    for (let i = 0; i < 8; i++) deep = { sub: `x${i}`, act: deep };
+    for (const act of ['a-svc', { client_id: 'a-svc' }, { sub: 'b', act: { sub: '' } }, deep]) {
+      assert.throws(() => principalFromClaims({ sub: 'alice', client_id: 'b', exp: 1, act }), isInvalidToken('the token has a malformed act claim'), JSON.stringify(act));
+    }
+  });
+
   it('has no scopes when scope is absent or not a string', () => {
     assert.deepEqual(principalFromClaims({ client_id: 'c', exp: 1 }).scopes, []);
     assert.deepEqual(principalFromClaims({ client_id: 'c', exp: 1, scope: ['service.api'] }).scopes, []);
