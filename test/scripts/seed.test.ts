@@ -173,6 +173,14 @@ describe('a bad seed file', () => {
       f.clients[3] = { name: 'billing-introspector', grant_types: ['client_credentials'], introspects: ['http://localhost:4999'] };
       return f;
     }, ['clients[3].introspects[0]: "http://localhost:4999" is not a declared resource server']],
+    ['a token exchange to an undeclared resource server, and the grant type without audiences', (f) => {
+      f.clients[3] = { name: 'billing-introspector', grant_types: ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'], introspects: [BILLING], token_exchange: { audiences: ['http://localhost:4999'] } };
+      f.clients.push({ name: 'half', grant_types: ['urn:ietf:params:oauth:grant-type:token-exchange'] });
+      return f;
+    }, [
+      'clients[3].token_exchange.audiences[0]: "http://localhost:4999" is not a declared resource server',
+      'clients[4].token_exchange: the grant type urn:ietf:params:oauth:grant-type:token-exchange and token_exchange.audiences go together',
+    ]],
     ['duplicates', (f) => {
       f.clients.push({ ...f.clients[0] });
       f.resource_servers.push({ identifier: BILLING, scopes: ['billing.other'] });
