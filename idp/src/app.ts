@@ -43,7 +43,7 @@ export function createApp(
     // oidc-provider answers its own 500s; without this they would leave no trace.
     built.on('server_error', (_ctx, err) => log.error({ err }, 'oidc-provider server_error'));
     built.use(requireClientAuthentication);
-    if (store.streams) built.use(revokeOwnJwts(config.issuer, signingKeys, store.streams));
+    built.use(revokeOwnJwts(config.issuer, signingKeys, store.streams));
     return built;
   }, keyring.current());
   // Throws (and so refuses the change) when oidc-provider cannot use the keys.
@@ -112,7 +112,7 @@ export function createApp(
   app.use(metrics.admin());
   app.use(metrics.endpoints(mountPath));
   app.use(adminApi(provider, store, secrets.adminToken, clientAddress));
-  if (store.streams) app.use(ssfApi(config, provider, store.streams, signingKeys, log));
+  app.use(ssfApi(config, provider, store.streams, signingKeys, log));
   app.use(interactionRoutes(provider, store, { issuerOrigin: issuer.origin, firstParty: new Set(config.firstPartyClients), clientAddress }));
   app.use(mount(mountPath, live.middleware()));
   app.use((ctx) => {
