@@ -39,7 +39,7 @@ export function createApp(
   // oidc-provider answers its own 500s; without this they would leave no trace.
   provider.on('server_error', (_ctx, err) => log.error({ err }, 'oidc-provider server_error'));
   provider.use(requireClientAuthentication);
-  if (store.streams) provider.use(revokeOwnJwts(config.issuer, signingKeys, store.streams));
+  provider.use(revokeOwnJwts(config.issuer, signingKeys, store.streams));
   const issuer = new URL(config.issuer);
   const mountPath = issuer.pathname === '/' ? '/' : issuer.pathname;
 
@@ -100,7 +100,7 @@ export function createApp(
   app.use(metrics.admin());
   app.use(metrics.endpoints(mountPath));
   app.use(adminApi(provider, store, secrets.adminToken, clientAddress));
-  if (store.streams) app.use(ssfApi(config, provider, store.streams, signingKeys, log));
+  app.use(ssfApi(config, provider, store.streams, signingKeys, log));
   app.use(interactionRoutes(provider, store, { issuerOrigin: issuer.origin, firstParty: new Set(config.firstPartyClients), clientAddress }));
   app.use(mount(mountPath, provider));
   app.use((ctx) => {

@@ -183,6 +183,10 @@ describe('a bad seed file', () => {
       f.resource_servers.push({ identifier: 'http://localhost:4006', scopes: ['billing.read', 'email'] });
       return f;
     }, ['resource_servers[2].scopes[0]: "billing.read" is already declared by resource_servers[1]', 'resource_servers[2].scopes[1]: "email" is an OpenID Connect scope of the IDP itself']],
+    ["a scope of the IDP's built-in SSF resource server", (f) => {
+      f.resource_servers.push({ identifier: 'http://localhost:4008', scopes: ['ssf.manage'] });
+      return f;
+    }, ['resource_servers[2].scopes[0]: "ssf.manage" belongs to a resource server built into the IDP']],
     ['a scope a hand-made resource server owns at the IDP', (f) => {
       f.resource_servers.push({ identifier: 'http://localhost:4007', scopes: ['hand.made'] });
       return f;
@@ -236,11 +240,12 @@ describe('a bad seed file', () => {
   });
 });
 
-test("the stack's seed file is valid, declares the Service API and its introspector, and takes passwords from SEED_<USERNAME>_PASSWORD", () => {
+test("the stack's seed file is valid, declares the Service API and its introspector (a Shared Signals receiver: ssf.manage), and takes passwords from SEED_<USERNAME>_PASSWORD", () => {
   const declared = readSeedFile(DEFAULT_SEED_FILE, { SERVICE_API_AUDIENCE: 'http://localhost:14001', SEED_ALICE_PASSWORD: 'from-env' });
   assert.deepEqual(declared.resource_servers, [{ identifier: 'http://localhost:14001', scopes: ['service.api'] }]);
   assert.deepEqual(declared.clients.map((c) => c.name), ['service-introspector', 'solutrix-api', 'solutrix-web']);
   assert.deepEqual(declared.clients[0]!.introspects, ['http://localhost:14001']);
+  assert.deepEqual(declared.clients[0]!.scopes, ['ssf.manage'], 'a built-in scope of the IDP, declared by no seed resource server');
   assert.deepEqual(declared.clients[2]!.redirect_uris, ['http://localhost:3000/callback']);
   assert.deepEqual(declared.users.map((u) => [u.username, u.password]), [['alice', 'from-env'], ['bob', 'bob-local-only']]);
 });

@@ -79,9 +79,11 @@ export function pollRoutes(
       const wake = new AbortController();
       const stopWaiting = () => wake.abort();
       deadline.addEventListener('abort', stopWaiting, { once: true });
-      // Only a failure after our own abort is no failure.
+      // Held, not thrown, until the wait is needed: a round answered without waiting must not leave an
+      // unhandled rejection behind. A failure after our own abort is no failure.
+      let failure: { err: unknown } | undefined;
       const woken = streams.waitForEvents(stream.id, wake.signal).then(undefined, (err: unknown) => {
-        if (!wake.signal.aborted) throw err;
+        if (!wake.signal.aborted) failure = { err };
       });
       try {
         const current = await streams.find(stream.id);
@@ -93,6 +95,7 @@ export function pollRoutes(
           return answer(events, current);
         }
         await woken;
+        if (failure) throw failure.err;
       } finally {
         deadline.removeEventListener('abort', stopWaiting);
         wake.abort();

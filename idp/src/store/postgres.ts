@@ -1,6 +1,9 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import pg from 'pg';
 import { StoreUnusableError } from './errors.ts';
+import { ACCOUNT_PURGED_FACT, CLIENT_DELETED_FACT, fanOutCtes, postgresStreams, SESSION_REVOKED_FACT, SSF_SCHEMA, TOKEN_REVOKED_FACT } from './postgresStreams.ts';
+import { DEFAULT_EVENT_RETENTION_SECONDS, REVOCABLE_TOKENS, tokenHash } from './streams.ts';
+import { EVENT_TYPES } from '../ssf/eventTypes.ts';
 import { accountIdOf } from './subject.ts';
 import type { Account, Store, StoredResourceServer } from './types.ts';
 
@@ -80,6 +83,8 @@ export type PostgresStoreOptions = {
   onError?: (err: Error) => void;
   /** How long start-up waits for a server that is still starting or not yet reachable. */
   connectTimeoutMs?: number;
+  /** Seconds an unacknowledged Shared Signals event is kept: the longest token lifetime (default 14 days). */
+  eventRetentionSeconds?: number;
 };
 
 /**
@@ -101,6 +106,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   const query = async <R extends pg.QueryResultRow>(name: string, text: string, values: unknown[]) =>
     pool.query<R>({ name: `idp_${name}`, text, values });
   const one = async (name: string, text: string, values: unknown[]) => toPayload((await query<Row>(name, text, values)).rows[0]);
+  const ssf = postgresStreams({ url, pool, query, onError, eventRetentionSeconds: options.eventRetentionSeconds ?? DEFAULT_EVENT_RETENTION_SECONDS });
 
   return {
     adapter(model: string): Adapter {
@@ -144,11 +150,39 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         },
         async destroy(id) {
           if (!storable(id)) return;
-          await query('destroy', 'DELETE FROM oidc WHERE model = $1 AND id = $2', [model, id]);
+          if (model === 'Grant') {
+            // A grant ended: its session-revoked (see streams.ts), unless revokeByGrantId of the same revocation queued it.
+            await query(
+              'destroy_grant',
+              `WITH gone AS (DELETE FROM oidc WHERE model = $1 AND id = $2), ${fanOutCtes(SESSION_REVOKED_FACT)}
+               SELECT (SELECT n FROM notified) AS notified`,
+              [model, id, EVENT_TYPES.sessionRevoked],
+            );
+            return;
+          }
+          const tokenType = REVOCABLE_TOKENS[model];
+          if (!tokenType) {
+            await query('destroy', 'DELETE FROM oidc WHERE model = $1 AND id = $2', [model, id]);
+            return;
+          }
+          // A token revoked and its event queued in one statement: not answered before its event is stored.
+          await query(
+            'destroy_token',
+            `WITH gone AS (DELETE FROM oidc WHERE model = $1 AND id = $2 RETURNING client_id, account_id), ${fanOutCtes(TOKEN_REVOKED_FACT)}
+             SELECT (SELECT n FROM notified) AS notified`,
+            [model, id, tokenType, tokenHash(id), EVENT_TYPES.tokenRevoked],
+          );
         },
         async revokeByGrantId(grantId) {
           if (!storable(grantId)) return;
-          await query('revoke_by_grant_id', 'DELETE FROM oidc WHERE model = $1 AND grant_id = $2', [model, grantId]);
+          // The grant's one session-revoked (see streams.ts): every model's call may queue it, the
+          // first one queues it (its owner read in the deletion's own snapshot), the others find it queued.
+          await query(
+            'revoke_by_grant_id',
+            `WITH gone AS (DELETE FROM oidc WHERE model = $1 AND grant_id = $2), ${fanOutCtes(SESSION_REVOKED_FACT)}
+             SELECT (SELECT n FROM notified) AS notified`,
+            [model, grantId, EVENT_TYPES.sessionRevoked],
+          );
         },
       };
     },
@@ -168,8 +202,8 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       // One statement, so one transaction: the client and what was issued to it go together.
       const { rows } = await pool.query<{ deleted: number }>(
         `WITH client AS (DELETE FROM oidc WHERE model = 'Client' AND id = $1 RETURNING id),
-              issued AS (DELETE FROM oidc WHERE model <> 'Client' AND client_id IN (SELECT id FROM client))
-         SELECT count(*)::int AS deleted FROM client`,
+              issued AS (DELETE FROM oidc WHERE model <> 'Client' AND client_id IN (SELECT id FROM client)), ${fanOutCtes(CLIENT_DELETED_FACT)}
+         SELECT count(*)::int AS deleted, (SELECT n FROM notified) AS notified FROM client`,
         [clientId],
       );
       return rows[0]!.deleted > 0;
@@ -200,8 +234,8 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         // session, grant, token and code of its subject, so nothing issued to it is honoured any longer.
         const { rows } = await pool.query<{ deleted: number }>(
           `WITH account AS (DELETE FROM accounts WHERE username = $1 RETURNING sub),
-                issued AS (DELETE FROM oidc WHERE account_id IN (SELECT sub FROM account))
-           SELECT count(*)::int AS deleted FROM account`,
+                issued AS (DELETE FROM oidc WHERE account_id IN (SELECT sub FROM account)), ${fanOutCtes(ACCOUNT_PURGED_FACT)}
+           SELECT count(*)::int AS deleted, (SELECT n FROM notified) AS notified FROM account`,
           [username],
         );
         return rows[0]!.deleted > 0;
@@ -245,9 +279,10 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
           [],
         );
         purged += rowCount ?? 0;
-        if ((rowCount ?? 0) < PURGE_BATCH) return purged;
+        if ((rowCount ?? 0) < PURGE_BATCH) return purged + (await ssf.purge());
       }
     },
+    streams: ssf.streams,
     settings: {
       async getOrCreate(name, create) {
         const read = async () => (await pool.query<{ value: string }>('SELECT value FROM idp_settings WHERE name = $1', [name])).rows[0]?.value;
@@ -277,7 +312,10 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         throw err;
       }
     },
-    close: () => pool.end(),
+    async close() {
+      await ssf.close();
+      await pool.end();
+    },
   };
 }
 
@@ -288,6 +326,7 @@ async function migrate(pool: pg.Pool, connectTimeoutMs: number): Promise<void> {
     await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
     await client.query(SCHEMA);
+    await client.query(SSF_SCHEMA);
     await addAccountColumn(client);
     await client.query('CREATE INDEX IF NOT EXISTS oidc_account ON oidc (account_id) WHERE account_id IS NOT NULL');
     await client.query('COMMIT');

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { openDatabaseFile } from './sqliteFile.ts';
-import { EVENTS_LOST, REVOCABLE_TOKENS, SESSION_REVOKING_MODEL, streamColumns, tokenRevoked, toStream, typed, Waiters, type StreamRow } from './streams.ts';
+import { DEFAULT_EVENT_RETENTION_SECONDS, EVENTS_LOST, REVOCABLE_TOKENS, streamColumns, tokenRevoked, toStream, typed, Waiters, type StreamRow } from './streams.ts';
 import { accountIdOf } from './subject.ts';
 import type { Account, QueuedEvent, RevocationFact, Store, StoredResourceServer, StreamStore } from './types.ts';
 
@@ -13,8 +13,6 @@ type Pending = { row: Row; params: unknown[] };
 
 /** Rows kept in memory (~0.3–2 kB each): enough for every client and the tokens in current use. */
 const CACHE_ROWS = 10_000;
-/** Default for `eventRetentionSeconds`: the longest default token lifetime (REFRESH_TOKEN_TTL, 14 days). */
-export const DEFAULT_EVENT_RETENTION_SECONDS = 14 * 24 * 3600;
 
 export type SqliteStoreOptions = {
   /** Milliseconds, like Date.now (tests move it). */
@@ -90,10 +88,11 @@ export function openSqliteStore(file: string, { now = Date.now, eventRetentionSe
     purge: db.prepare<[number]>('DELETE FROM oidc WHERE expires_at IS NOT NULL AND expires_at <= ?'),
     // Shared Signals. The fan-out: one statement, one queued event per stream that takes the fact's
     // type, read from the table every time (no stream is cached); with no stream it reads an empty table.
-    fanOut: db.prepare<[number, string, string], { stream_id: string }>(`INSERT INTO ssf_events (stream_id, jti, iat, fact)
-      SELECT id, lower(hex(randomblob(16))), ?, ? FROM ssf_streams
+    // A dedupe key the stream holds unacknowledged already queues nothing.
+    fanOut: db.prepare<[number, string, string | null, string], { stream_id: string }>(`INSERT INTO ssf_events (stream_id, jti, iat, fact, dedupe)
+      SELECT id, lower(hex(randomblob(16))), ?, ?, ? FROM ssf_streams
       WHERE status <> 'disabled' AND EXISTS (SELECT 1 FROM json_each(ssf_streams.events_delivered) WHERE value = ?)
-      RETURNING stream_id`),
+      ON CONFLICT DO NOTHING RETURNING stream_id`),
     enqueue: db.prepare<[number, string, string], { stream_id: string }>(`INSERT INTO ssf_events (stream_id, jti, iat, fact)
       SELECT id, lower(hex(randomblob(16))), ?, ? FROM ssf_streams WHERE id = ? RETURNING stream_id`),
     createStream: db.prepare(`INSERT INTO ssf_streams (id, client_id, status, reason, config, events_delivered, inactivity_timeout, created_at, last_polled_at)
@@ -167,9 +166,13 @@ export function openSqliteStore(file: string, { now = Date.now, eventRetentionSe
   const waiters = new Waiters();
   /** Streams given an event by the transaction now running, woken once it has committed. */
   let queuedFor: string[] = [];
-  const fanOut = (fact: RevocationFact) => {
+  const fanOut = (fact: RevocationFact, dedupe: string | null = null) => {
     const { type, fact: json } = typed(fact);
-    for (const row of stmt.fanOut.all(seconds(), json, type)) queuedFor.push(row.stream_id);
+    for (const row of stmt.fanOut.all(seconds(), json, dedupe, type)) queuedFor.push(row.stream_id);
+  };
+  /** A grant ended: its one session-revoked (see streams.ts), named from what of it is stored before this deletion. */
+  const grantEnded = (grantId: string, owner: { client_id: string; account_id: string } | undefined) => {
+    if (owner) fanOut({ kind: 'session-revoked', sub: owner.account_id, clientId: owner.client_id }, `session:${grantId}`);
   };
   /** `tx` (a db.transaction) run now, then the streams it queued events for woken: after the commit, never before. */
   const emitting =
@@ -195,11 +198,17 @@ export function openSqliteStore(file: string, { now = Date.now, eventRetentionSe
   );
   const revokeGrant = emitting(
     db.transaction((model: string, grantId: string) => {
-      // oidc-provider's revoke() calls this for several models at once, AccessToken first: the owner
-      // is read before this deletion (same transaction) and before the Grant row's own destroy.
-      const owner = model === SESSION_REVOKING_MODEL ? stmt.grantOwner.get(grantId, grantId) : undefined;
+      const owner = stmt.grantOwner.get(grantId, grantId);
       for (const row of stmt.revokeByGrantId.all(model, grantId)) evict(model, row.id);
-      if (owner) fanOut({ kind: 'session-revoked', sub: owner.account_id, clientId: owner.client_id });
+      grantEnded(grantId, owner);
+    }),
+  );
+  const destroyGrant = emitting(
+    db.transaction((grantId: string) => {
+      const owner = stmt.grantOwner.get(grantId, grantId);
+      stmt.destroy.run('Grant', grantId);
+      evict('Grant', grantId);
+      grantEnded(grantId, owner);
     }),
   );
 
@@ -330,6 +339,7 @@ export function openSqliteStore(file: string, { now = Date.now, eventRetentionSe
         }),
         destroy: after((id: string) => {
           if (model in REVOCABLE_TOKENS) return destroyToken(model, id);
+          if (model === 'Grant') return destroyGrant(id);
           stmt.destroy.run(model, id);
           evict(model, id);
         }),

@@ -52,8 +52,11 @@ CREATE TABLE IF NOT EXISTS ssf_events (
   jti       TEXT NOT NULL,
   iat       INTEGER NOT NULL,
   fact      TEXT NOT NULL,
+  dedupe    TEXT,
   UNIQUE (stream_id, jti)
 );
+-- At most one unacknowledged event per (stream, dedupe key): one session-revoked per revoked grant.
+CREATE UNIQUE INDEX IF NOT EXISTS ssf_events_dedupe ON ssf_events (stream_id, dedupe) WHERE dedupe IS NOT NULL;
 CREATE INDEX IF NOT EXISTS ssf_events_stream ON ssf_events (stream_id, seq);
 CREATE INDEX IF NOT EXISTS ssf_events_iat ON ssf_events (iat);
 CREATE TABLE IF NOT EXISTS ssf_revoked_jwts (

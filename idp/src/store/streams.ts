@@ -11,15 +11,23 @@ import type { RevocationFact, StoredStream, StreamStatus } from './types.ts';
  * - `destroy` of an AccessToken, ClientCredentials or RefreshToken row that existed → one
  *   `token-revoked` (opaque tokens: the token value is the model id, oidc-provider's
  *   formats/opaque.js returns `{ value: token.jti }`), with sub/clientId from the row when it has them;
- * - `revokeByGrantId` → one `session-revoked` per call of oidc-provider's helpers/revoke.js, emitted by
- *   the AccessToken model's call only (the one model revoke() always includes, whatever the client's
- *   grant types or revokeGrantPolicy), when anything of the grant is still stored (its Grant row or a
- *   row carrying its grant_id) to name its (sub, client); the other models' calls and Grant.destroy
- *   emit nothing, so one revoked grant is one event;
+ * - a grant ended → one `session-revoked` {sub, clientId}. oidc-provider's helpers/revoke.js calls
+ *   `revokeByGrantId` of up to six models and `Grant.destroy` at once (Promise.all: with PostgreSQL,
+ *   concurrent transactions on different connections). Each of those calls queues the grant's
+ *   session-revoked when anything of the grant is in its snapshot before its deletion (the Grant row,
+ *   or a row carrying its grant_id) to name (sub, client), with the dedupe key `session:<grantId>`: a
+ *   stream holding an unacknowledged event of that key gets no second one (a unique index; a
+ *   concurrent second insert waits for the first's commit, then does nothing). So whichever call runs
+ *   first queues it (it sees every row), the others find it queued: one event per revoked grant, and
+ *   none for a grant of which nothing is left. A grant revoked again after its event was acknowledged,
+ *   while rows of it remain, is a new event;
  * - `deleteClient` of a client that existed → `client-deleted`; `accounts.remove` of an account that
  *   existed → `account-purged`;
  * - `revokeJwt` of a jti not yet revoked → `jwt-revoked`.
  */
+
+/** Default for the stores' `eventRetentionSeconds`: the longest default token lifetime (REFRESH_TOKEN_TTL, 14 days). */
+export const DEFAULT_EVENT_RETENTION_SECONDS = 14 * 24 * 3600;
 
 /** The adapter models whose `destroy` is a token revocation, and the token type events name them by. */
 export const REVOCABLE_TOKENS: Readonly<Record<string, 'access_token' | 'refresh_token'>> = {
@@ -27,9 +35,6 @@ export const REVOCABLE_TOKENS: Readonly<Record<string, 'access_token' | 'refresh
   ClientCredentials: 'access_token',
   RefreshToken: 'refresh_token',
 };
-
-/** The model whose revokeByGrantId emits the grant's session-revoked (see above). */
-export const SESSION_REVOKING_MODEL = 'AccessToken';
 
 /** base64url(SHA-256(value)): how an event names an opaque token, never by the token itself. */
 export const tokenHash = (value: string): string => createHash('sha256').update(value).digest('base64url');
@@ -106,14 +111,20 @@ export class Waiters {
   /**
    * Resolves at the next wake of `streamId` (or all), or when `signal` aborts. `armed` runs once the
    * waiter is registered, with its resolver: a check made there (is something queued already?) cannot
-   * miss an event queued between the caller's last poll and the wait.
+   * miss an event queued between the caller's last poll and the wait. What `armed` returns runs when
+   * the wait ends, however it ends (to clear a timer it set).
    */
-  wait(streamId: string, signal: AbortSignal, armed?: (wake: () => void) => void): Promise<void> {
+  wait(streamId: string, signal: AbortSignal, armed?: (wake: () => void) => (() => void) | void): Promise<void> {
     if (signal.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       let set = this.#waiting.get(streamId);
       if (!set) this.#waiting.set(streamId, (set = new Set()));
+      let cleanup: (() => void) | void;
+      let ended = false;
       const done = () => {
+        if (ended) return;
+        ended = true;
+        cleanup?.();
         signal.removeEventListener('abort', done);
         const current = this.#waiting.get(streamId);
         if (current?.delete(done) && current.size === 0) this.#waiting.delete(streamId);
@@ -121,7 +132,8 @@ export class Waiters {
       };
       set.add(done);
       signal.addEventListener('abort', done, { once: true });
-      armed?.(done);
+      cleanup = armed?.(done);
+      if (ended) cleanup?.();
     });
   }
 

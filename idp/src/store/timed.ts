@@ -5,6 +5,8 @@ import type { AccountStore, Store } from './types.ts';
 const ADAPTER_METHODS = ['upsert', 'find', 'findByUid', 'findByUserCode', 'consume', 'destroy', 'revokeByGrantId'] as const;
 const STORE_METHODS = ['createClient', 'listClients', 'deleteClient', 'purgeExpired'] as const;
 const ACCOUNT_METHODS = ['create', 'findBySub', 'findByUsername', 'list', 'remove'] as const;
+// Not waitForEvents: it lasts as long as a long poll waits, which says nothing about the store.
+const STREAM_METHODS = ['create', 'find', 'listForClient', 'update', 'remove', 'enqueue', 'poll', 'acknowledge', 'revokeJwt', 'isJwtRevoked'] as const;
 
 /**
  * `store` with every operation timed into `histogram` (labels: `operation`, e.g. `AccessToken.find`
@@ -38,6 +40,7 @@ export function timedStore(store: Store, kind: 'sqlite' | 'postgres', histogram:
     ...wrap(store, '', STORE_METHODS),
     adapter: (model: string): Adapter => wrap(store.adapter(model), `${model}.`, ADAPTER_METHODS),
     accounts,
+    streams: wrap(store.streams, 'streams.', STREAM_METHODS),
     close: () => store.close(),
   };
   if (store.settings) timedStoreObject.settings = wrap(store.settings, 'settings.', ['getOrCreate']);

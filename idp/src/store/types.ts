@@ -26,7 +26,7 @@ export type Store = {
    */
   settings?: SettingsStore;
   /** OpenID Shared Signals streams, their durable event queues and the revoked JWT ids. */
-  streams?: StreamStore; // becomes required once both stores implement it (issue 16)
+  streams: StreamStore;
   close(): Promise<void>;
 };
 

@@ -2,9 +2,15 @@
 // the SQLite store takes an injected clock the fixture moves; the PostgreSQL store reads the database's
 // now(), so its fixture moves the stored times back instead (the same thing, seen from a row).
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { AdapterPayload } from 'oidc-provider';
-import type { Store } from '../../src/store/types.ts';
+import { EVENT_TYPES, EVENTS_SUPPORTED } from '../../src/ssf/eventTypes.ts';
+import type { RevocationFact, Store, StoredStream, StreamStatus, StreamStore } from '../../src/store/types.ts';
+
+/** The `eventRetentionSeconds` every fixture opens its store with. */
+export const EVENT_RETENTION_SECONDS = 3600;
 
 export type StoreFixture = {
   store: Store;
@@ -274,6 +280,282 @@ export function storeContract(name: string, open: () => Promise<StoreFixture>): 
         assert.equal(await store.adapter('Session').findByUid('u-a'), undefined);
         for (const [model, id, payload] of ofOthers) assert.deepEqual(await store.adapter(model).find(id), payload, `${model} ${id} is kept`);
         assert.deepEqual(await store.accounts.list(), [bob]);
+      });
+    });
+
+    describe(`${name} store shared signals`, () => {
+      let streams: StreamStore;
+      beforeEach(() => {
+        streams = store.streams!;
+      });
+      const sha256 = (value: string) => createHash('sha256').update(value).digest('base64url');
+      const openStream = async (id: string, { status = 'enabled' as StreamStatus, events = [...EVENTS_SUPPORTED] as string[], inactivity = undefined as number | undefined, clientId = 'receiver' } = {}) => {
+        const at = await fixture.nowSeconds();
+        const stream: StoredStream = {
+          id,
+          clientId,
+          status,
+          reason: null,
+          config: { stream_id: id, aud: clientId, events_requested: events, events_delivered: events, ...(inactivity ? { inactivity_timeout: inactivity } : {}) },
+          createdAt: at,
+          lastPolledAt: at,
+        };
+        await streams.create(stream);
+        return stream;
+      };
+      const factsOf = async (id: string) => (await streams.poll(id, 1000)).map((e) => e.fact);
+      const drain = async (id: string) => {
+        const events = await streams.poll(id, 1000);
+        await streams.acknowledge(id, events.map((e) => e.jti));
+        return events.map((e) => e.fact);
+      };
+      /** Whether `promise` has settled after a few turns of the event loop (and, for PostgreSQL, a round trip). */
+      const settled = async (promise: Promise<unknown>) => {
+        let done = false;
+        void promise.then(() => (done = true));
+        await fixture.nowSeconds();
+        for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+        return done;
+      };
+      /** Whether `promise` settles within a bound (a wake-up through PostgreSQL's NOTIFY takes a round trip or two). */
+      const wakes = async (promise: Promise<unknown>, ms = 3000) => {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+        try {
+          return await Promise.race([promise.then(() => true), late]);
+        } finally {
+          clearTimeout(timer);
+        }
+      };
+
+      test('streams are stored, listed per receiver oldest first, updated and removed', async () => {
+        const a = await openStream('s-a', { clientId: 'rx-1' });
+        assert.deepEqual(await streams.find('s-a'), a);
+        await advance(1);
+        const b = await openStream('s-b', { clientId: 'rx-1', status: 'paused' });
+        await openStream('s-c', { clientId: 'rx-2' });
+        assert.equal(await streams.find('nope'), undefined);
+        assert.deepEqual((await streams.listForClient('rx-1')).map((s) => s.id), ['s-a', 's-b']);
+        assert.deepEqual(await streams.listForClient('rx-3'), []);
+        const changed = { ...b, status: 'disabled' as const, reason: 'maintenance', config: { ...b.config, description: 'x' } };
+        assert.equal(await streams.update(changed), true);
+        assert.deepEqual(await streams.find('s-b'), changed);
+        assert.equal(await streams.update({ ...changed, id: 'nope' }), false);
+        assert.equal(await streams.remove('s-a'), true);
+        assert.equal(await streams.remove('s-a'), false);
+        assert.equal(await streams.find('s-a'), undefined);
+        await streams.create(a);
+        await assert.rejects(streams.create(a), 'a stream id is unique');
+      });
+
+      test('a revocation is queued for enabled and paused streams that take its type, not for disabled ones', async () => {
+        await openStream('all');
+        await openStream('paused', { status: 'paused' });
+        const disabled = await openStream('disabled', { status: 'disabled' });
+        await openStream('sessions-only', { events: [EVENT_TYPES.sessionRevoked] });
+        await store.adapter('AccessToken').upsert('at-1', token({ clientId: 'web', accountId: 'sub-1' }), 600);
+        await store.adapter('AccessToken').destroy('at-1');
+        const revoked: RevocationFact = { kind: 'token-revoked', tokenType: 'access_token', tokenHash: sha256('at-1'), sub: 'sub-1', clientId: 'web' };
+        assert.deepEqual(await factsOf('all'), [revoked]);
+        assert.deepEqual(await factsOf('sessions-only'), [], 'a type the stream did not ask for is not queued');
+        assert.deepEqual(await factsOf('paused'), [], 'a paused stream delivers nothing');
+        await streams.update({ ...(await streams.find('paused'))!, status: 'enabled' });
+        assert.deepEqual(await factsOf('paused'), [revoked], 'a paused stream held its event until enabled');
+        await streams.update({ ...disabled, status: 'enabled' });
+        assert.deepEqual(await factsOf('disabled'), [], 'a disabled stream dropped it');
+      });
+
+      test('poll delivers oldest first, at most max, again until acknowledged; ack deletes only that stream\'s events', async () => {
+        await openStream('s1');
+        await openStream('s2');
+        await streams.enqueue('s1', [{ kind: 'verification', state: '1' }, { kind: 'verification', state: '2' }]);
+        await streams.enqueue('s1', [{ kind: 'verification', state: '3' }]);
+        await streams.enqueue('s2', [{ kind: 'verification', state: 'other' }]);
+        await streams.enqueue('nope', [{ kind: 'verification', state: 'lost' }]);
+        const first = await streams.poll('s1', 2);
+        assert.deepEqual(first.map((e) => e.fact), [{ kind: 'verification', state: '1' }, { kind: 'verification', state: '2' }]);
+        assert.deepEqual(await streams.poll('s1', 2), first, 'unacknowledged events come back, same jti and iat');
+        const all = await streams.poll('s1', 10);
+        assert.equal(new Set(all.map((e) => e.jti)).size, 3, 'each event its own jti');
+        const now = await fixture.nowSeconds();
+        for (const e of all) assert.ok(Math.abs(e.iat - now) <= 2, `iat ${e.iat} is the time it was queued (${now})`);
+        const other = await streams.poll('s2', 10);
+        await streams.acknowledge('s2', [first[0]!.jti]);
+        assert.equal((await streams.poll('s1', 10)).length, 3, 'another stream\'s ack deletes nothing here');
+        await streams.acknowledge('s1', [first[0]!.jti, 'unknown-jti']);
+        assert.deepEqual((await streams.poll('s1', 10)).map((e) => e.fact), [{ kind: 'verification', state: '2' }, { kind: 'verification', state: '3' }]);
+        assert.deepEqual(await streams.poll('s2', 10), other);
+        assert.deepEqual(await streams.poll('s1', 0), []);
+      });
+
+      test('poll marks the stream polled', async () => {
+        await openStream('s1');
+        await advance(50);
+        const before = await fixture.nowSeconds();
+        await streams.poll('s1', 1);
+        const polledAt = (await streams.find('s1'))!.lastPolledAt;
+        assert.ok(before <= polledAt && polledAt <= (await fixture.nowSeconds()), `polled at ${polledAt}, now ${before}`);
+      });
+
+      test('destroying a token queues one token-revoked naming its hash, subject and client; other destroys queue nothing', async () => {
+        await openStream('s');
+        await store.adapter('AccessToken').upsert('at', token({ clientId: 'web', accountId: 'sub-1', grantId: 'g' }), 600);
+        await store.adapter('ClientCredentials').upsert('cc', token({ clientId: 'svc' }), 600);
+        await store.adapter('RefreshToken').upsert('rt', token({ clientId: 'web', accountId: 'sub-1', grantId: 'g' }), 600);
+        await store.adapter('AuthorizationCode').upsert('code', token({ clientId: 'web', accountId: 'sub-1', grantId: 'g' }), 600);
+        await store.adapter('Session').upsert('sess', { uid: 'u', accountId: 'sub-1' }, 600);
+        await store.adapter('AccessToken').destroy('at');
+        await store.adapter('ClientCredentials').destroy('cc');
+        await store.adapter('RefreshToken').destroy('rt');
+        await store.adapter('AccessToken').destroy('never-issued');
+        await store.adapter('AuthorizationCode').destroy('code');
+        await store.adapter('Session').destroy('sess');
+        assert.deepEqual(await drain('s'), [
+          { kind: 'token-revoked', tokenType: 'access_token', tokenHash: sha256('at'), sub: 'sub-1', clientId: 'web' },
+          { kind: 'token-revoked', tokenType: 'access_token', tokenHash: sha256('cc'), clientId: 'svc' },
+          { kind: 'token-revoked', tokenType: 'refresh_token', tokenHash: sha256('rt'), sub: 'sub-1', clientId: 'web' },
+        ]);
+        await store.adapter('AccessToken').destroy('at');
+        assert.deepEqual(await factsOf('s'), [], 'destroying it again is no new revocation');
+      });
+
+      // As oidc-provider's helpers/revoke.js does: every model's revokeByGrantId and the Grant's destroy at once.
+      const revokeGrant = (grantId: string, { destroyGrant = true } = {}) =>
+        Promise.all([
+          ...['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest'].map((m) => store.adapter(m).revokeByGrantId(grantId)),
+          destroyGrant ? store.adapter('Grant').destroy(grantId) : undefined,
+        ]);
+
+      test('a grant revoked across every model queues exactly one session-revoked for its subject and client', async () => {
+        await openStream('s');
+        const of = { clientId: 'web', accountId: 'sub-1', grantId: 'g1' };
+        await store.adapter('Grant').upsert('g1', { clientId: 'web', accountId: 'sub-1' }, 600);
+        await store.adapter('AccessToken').upsert('at-1', token(of), 600);
+        await store.adapter('AccessToken').upsert('at-2', token(of), 600);
+        await store.adapter('RefreshToken').upsert('rt-1', token(of), 600);
+        await store.adapter('AuthorizationCode').upsert('ac-1', token(of), 600);
+        await store.adapter('AccessToken').upsert('at-other', token({ ...of, grantId: 'g2' }), 600);
+        await revokeGrant('g1');
+        assert.deepEqual(await drain('s'), [{ kind: 'session-revoked', sub: 'sub-1', clientId: 'web' }]);
+        assert.equal(await store.adapter('AccessToken').find('at-1'), undefined);
+        assert.ok(await store.adapter('AccessToken').find('at-other'));
+        await revokeGrant('g1');
+        assert.deepEqual(await factsOf('s'), [], 'nothing of the grant is left: no event');
+      });
+
+      test('a grant kept by revokeGrantPolicy but with its tokens revoked, one known only by its refresh token, or one destroyed alone, queues one session-revoked', async () => {
+        await openStream('s');
+        await store.adapter('Grant').upsert('g1', { clientId: 'web', accountId: 'sub-1' }, 600);
+        await store.adapter('AccessToken').upsert('at-1', token({ clientId: 'web', accountId: 'sub-1', grantId: 'g1' }), 600);
+        await revokeGrant('g1', { destroyGrant: false });
+        await store.adapter('RefreshToken').upsert('rt-2', token({ clientId: 'app', accountId: 'sub-2', grantId: 'g2' }), 600);
+        await revokeGrant('g2');
+        await store.adapter('Grant').upsert('g3', { clientId: 'cli', accountId: 'sub-3' }, 600);
+        await store.adapter('Grant').destroy('g3');
+        await store.adapter('Grant').destroy('g3');
+        assert.deepEqual(await drain('s'), [
+          { kind: 'session-revoked', sub: 'sub-1', clientId: 'web' },
+          { kind: 'session-revoked', sub: 'sub-2', clientId: 'app' },
+          { kind: 'session-revoked', sub: 'sub-3', clientId: 'cli' },
+        ]);
+      });
+
+      test('deleting a client queues one client-deleted, removing an account one account-purged; unknown ones nothing', async () => {
+        await openStream('s');
+        await store.createClient('web', { client_id: 'web' });
+        await store.adapter('AccessToken').upsert('at-1', token({ clientId: 'web', accountId: 'sub-alice', grantId: 'g' }), 600);
+        await store.accounts.create({ sub: 'sub-alice', username: 'alice', passwordHash: 'x', name: null, email: null, createdAt: 1 });
+        await store.adapter('AccessToken').upsert('at-2', token({ clientId: 'other', accountId: 'sub-alice', grantId: 'g' }), 600);
+        assert.equal(await store.deleteClient('web'), true);
+        assert.equal(await store.deleteClient('web'), false);
+        assert.equal(await store.accounts.remove('alice'), true);
+        assert.equal(await store.accounts.remove('alice'), false);
+        assert.deepEqual(await drain('s'), [
+          { kind: 'client-deleted', clientId: 'web' },
+          { kind: 'account-purged', sub: 'sub-alice' },
+        ]);
+      });
+
+      test('revokeJwt remembers the jti until exp and queues one jwt-revoked as a token-revoked event', async () => {
+        await openStream('s', { events: [EVENT_TYPES.tokenRevoked] });
+        await openStream('accounts-only', { events: [EVENT_TYPES.accountPurged] });
+        const exp = (await fixture.nowSeconds()) + 10; // margins: the PostgreSQL store's clock runs on
+        const fact = { kind: 'jwt-revoked' as const, jti: 'jwt-1', exp, sub: 'sub-1', clientId: 'web' };
+        assert.equal(await streams.isJwtRevoked('jwt-1'), false);
+        await streams.revokeJwt(fact);
+        await streams.revokeJwt(fact);
+        assert.equal(await streams.isJwtRevoked('jwt-1'), true);
+        assert.equal(await streams.isJwtRevoked('jwt-2'), false);
+        assert.deepEqual(await drain('s'), [fact], 'revoked twice, one event');
+        assert.deepEqual(await factsOf('accounts-only'), []);
+        await advance(7);
+        assert.equal(await streams.isJwtRevoked('jwt-1'), true);
+        await advance(3);
+        assert.equal(await streams.isJwtRevoked('jwt-1'), false, 'past exp the token is refused by its exp anyway');
+        assert.equal(await store.purgeExpired(), 1, 'the expired jti is purged');
+      });
+
+      test('queued events and streams survive closing and reopening the store', async () => {
+        await openStream('s');
+        await store.adapter('RefreshToken').upsert('rt', token({ clientId: 'web' }), 600);
+        await store.adapter('RefreshToken').destroy('rt');
+        await streams.revokeJwt({ kind: 'jwt-revoked', jti: 'j', exp: (await fixture.nowSeconds()) + 600 });
+        store = await fixture.reopen();
+        streams = store.streams!;
+        assert.ok(await streams.find('s'));
+        assert.deepEqual((await factsOf('s')).map((f) => f.kind), ['token-revoked', 'jwt-revoked']);
+        assert.equal(await streams.isJwtRevoked('j'), true);
+      });
+
+      test('waitForEvents wakes on an event for its stream, at once if one is queued, and on abort, leaving no listener behind', async () => {
+        await openStream('s');
+        await openStream('other');
+        const controller = new AbortController();
+        const waiting = streams.waitForEvents('s', controller.signal);
+        assert.equal(await settled(waiting), false, 'nothing queued: it waits');
+        await streams.enqueue('other', [{ kind: 'verification' }]);
+        assert.equal(await settled(waiting), false, 'an event of another stream does not wake it');
+        await store.adapter('AccessToken').upsert('at', token(), 600);
+        await store.adapter('AccessToken').destroy('at');
+        assert.equal(await wakes(waiting), true, 'a revocation wakes it');
+        assert.equal(getEventListeners(controller.signal, 'abort').length, 0, 'the abort listener is removed');
+
+        assert.equal(await wakes(streams.waitForEvents('s', new AbortController().signal)), true, 'an event is queued already: no wait');
+        await drain('s');
+        const aborted = new AbortController();
+        const waitingToo = streams.waitForEvents('s', aborted.signal);
+        assert.equal(await settled(waitingToo), false);
+        aborted.abort();
+        assert.equal(await wakes(waitingToo), true, 'abort ends the wait');
+        assert.equal(getEventListeners(aborted.signal, 'abort').length, 0);
+        assert.equal(await settled(streams.waitForEvents('s', aborted.signal)), true, 'an aborted signal does not wait at all');
+      });
+
+      test('purge drops events older than the retention and tells each stream that lost some; and streams unpolled for their inactivity_timeout', async () => {
+        await openStream('lossy');
+        await openStream('acked');
+        await openStream('idle', { inactivity: 100 });
+        await openStream('polled', { inactivity: 100 });
+        await streams.enqueue('lossy', [{ kind: 'verification', state: 'old' }]);
+        await streams.enqueue('acked', [{ kind: 'verification', state: 'old' }]);
+        await drain('acked');
+        // Margins of a few seconds: the PostgreSQL store's clock (the database's now()) runs on meanwhile.
+        await advance(95);
+        await streams.poll('polled', 0);
+        assert.equal(await store.purgeExpired(), 0);
+        await advance(5);
+        assert.equal(await store.purgeExpired(), 1, 'the idle stream');
+        assert.equal(await streams.find('idle'), undefined);
+        assert.ok(await streams.find('polled'), 'polled within its timeout');
+        await streams.enqueue('lossy', [{ kind: 'verification', state: 'new' }]);
+        await advance(EVENT_RETENTION_SECONDS - 100 - 5);
+        await streams.poll('polled', 0);
+        assert.equal(await store.purgeExpired(), 0);
+        await advance(5);
+        await streams.poll('polled', 0);
+        assert.equal(await store.purgeExpired(), 1, 'the old event');
+        assert.deepEqual(await factsOf('lossy'), [{ kind: 'verification', state: 'new' }, { kind: 'stream-updated', status: 'enabled', reason: 'events lost' }]);
+        assert.deepEqual(await factsOf('acked'), [], 'nothing lost: nothing to tell');
       });
     });
 

@@ -3,11 +3,11 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { startPostgres, type TestPostgres } from '../../../test/support/postgres.ts';
 import { freePort } from '../../../test/support/process.ts';
-import { poll } from '../../../test/support/wait.ts';
+import { poll, waitFor } from '../../../test/support/wait.ts';
 import { loadSharedSecrets } from '../../src/keys.ts';
 import { openPostgresStore } from '../../src/store/postgres.ts';
 import type { Store } from '../../src/store/types.ts';
-import { storeContract } from './contract.ts';
+import { EVENT_RETENTION_SECONDS, storeContract } from './contract.ts';
 
 // One real server for the file; no skip when it cannot start: the tests fail saying why.
 let server: TestPostgres;
@@ -26,8 +26,8 @@ after(async () => {
 // The store reads the database's now(), which a test cannot move: the fixture moves the stored times
 // back instead, which is the same thing as seen from a row.
 storeContract('postgres', async () => {
-  let store = await openPostgresStore(url, { poolSize: 4 });
-  await admin.query('TRUNCATE oidc, accounts, idp_settings');
+  let store = await openPostgresStore(url, { poolSize: 4, eventRetentionSeconds: EVENT_RETENTION_SECONDS });
+  await admin.query('TRUNCATE oidc, accounts, idp_settings, ssf_streams, ssf_events, ssf_revoked_jwts');
   return {
     get store() {
       return store;
@@ -37,11 +37,14 @@ storeContract('postgres', async () => {
         `UPDATE oidc SET expires_at = expires_at - $1 * interval '1 second', created_at = created_at - $1 * interval '1 second'`,
         [seconds],
       );
+      await admin.query('UPDATE ssf_events SET iat = iat - $1', [seconds]);
+      await admin.query('UPDATE ssf_streams SET created_at = created_at - $1, last_polled_at = last_polled_at - $1', [seconds]);
+      await admin.query('UPDATE ssf_revoked_jwts SET exp = exp - $1', [seconds]);
     },
     nowSeconds: async () => (await admin.query<{ now: number }>('SELECT floor(extract(epoch FROM now()))::float8 AS now')).rows[0]!.now,
     async reopen() {
       await store.close();
-      store = await openPostgresStore(url, { poolSize: 4 });
+      store = await openPostgresStore(url, { poolSize: 4, eventRetentionSeconds: EVENT_RETENTION_SECONDS });
       return store;
     },
     close: () => store.close(),
@@ -59,7 +62,7 @@ describe('postgres store, several replicas', () => {
       await client.connect();
       try {
         const { rows } = await client.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`);
-        assert.deepEqual(rows.map((r) => r.tablename), ['accounts', 'idp_settings', 'oidc', 'resource_servers']);
+        assert.deepEqual(rows.map((r) => r.tablename), ['accounts', 'idp_settings', 'oidc', 'resource_servers', 'ssf_events', 'ssf_revoked_jwts', 'ssf_streams']);
       } finally {
         await client.end();
       }
@@ -181,4 +184,84 @@ test('a database from before account_id: its rows are attributed to their subjec
   } finally {
     await store.close();
   }
+});
+
+// Two stores on one database are two replicas: a long poll at one must wake for a revocation at the other.
+describe('postgres store, Shared Signals across replicas', () => {
+  const openStream = (store: Store, id: string) =>
+    store.streams!.create({
+      id,
+      clientId: 'receiver',
+      status: 'enabled',
+      reason: null,
+      config: { events_delivered: ['https://schemas.openid.net/secevent/oauth/event-type/token-revoked'] },
+      createdAt: Math.floor(Date.now() / 1000),
+      lastPolledAt: Math.floor(Date.now() / 1000),
+    });
+  const woken = async (promise: Promise<unknown>, ms: number) => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+    try {
+      return await Promise.race([promise.then(() => true), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const revoke = async (store: Store, id: string) => {
+    await store.adapter('AccessToken').upsert(id, { clientId: 'web' }, 600);
+    await store.adapter('AccessToken').destroy(id);
+  };
+  const listeners = (database: string) => async () =>
+    (await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'idp_ssf_listener' AND datname = $1`, [database])).rows[0]!.n;
+
+  test('a stream created at replica B receives, and its long poll at B wakes for, a revocation at replica A', async () => {
+    const fresh = await server.createDatabase('ssf_replicas');
+    const [a, b] = await Promise.all([openPostgresStore(fresh, { poolSize: 2 }), openPostgresStore(fresh, { poolSize: 2 })]);
+    try {
+      await a.adapter('AccessToken').upsert('warm', { clientId: 'web' }, 600); // A has run its statements before the stream exists
+      await openStream(b, 'at-b');
+      const controller = new AbortController();
+      const waiting = b.streams!.waitForEvents('at-b', controller.signal);
+      assert.equal(await woken(waiting, 300), false, 'nothing queued yet');
+      const started = performance.now();
+      await revoke(a, 'tok-1');
+      assert.equal(await woken(waiting, 3000), true, 'B woke');
+      console.log(`# wake-up across replicas: ${Math.round(performance.now() - started)} ms after A's revoke was sent`);
+      assert.deepEqual((await b.streams!.poll('at-b', 10)).map((e) => e.fact.kind), ['token-revoked']);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  test('when the LISTEN connection drops, waiters are woken, it reconnects, and wake-ups work again; closing ends it', async () => {
+    const fresh = await server.createDatabase('ssf_listener_drop');
+    const errors: Error[] = [];
+    const [a, b] = await Promise.all([openPostgresStore(fresh, { poolSize: 2 }), openPostgresStore(fresh, { poolSize: 2, onError: (err) => errors.push(err) })]);
+    try {
+      await openStream(a, 's');
+      const first = b.streams!.waitForEvents('s', new AbortController().signal);
+      await waitFor(async () => (await listeners('ssf_listener_drop')()) === 1, 3000, 'B listening');
+      assert.equal(await woken(first, 200), false);
+      // No reconnection possible for now: whatever wakes the waiter is the drop itself.
+      await admin.query('ALTER DATABASE ssf_listener_drop ALLOW_CONNECTIONS false');
+      try {
+        await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'idp_ssf_listener' AND datname = 'ssf_listener_drop'`);
+        assert.equal(await woken(first, 3000), true, 'the drop woke the waiter (it re-polls)');
+        const whileDown = b.streams!.waitForEvents('s', new AbortController().signal);
+        assert.equal(await woken(whileDown, 300), false, 'while down, a waiter does not spin');
+        assert.equal(await woken(whileDown, 3000), true, 'while down, a waiter re-polls after a while');
+      } finally {
+        await admin.query('ALTER DATABASE ssf_listener_drop ALLOW_CONNECTIONS true');
+      }
+      await waitFor(async () => (await listeners('ssf_listener_drop')()) === 1, 5000, 'B listening again');
+      const second = b.streams!.waitForEvents('s', new AbortController().signal);
+      assert.equal(await woken(second, 300), false, 'listening again, nothing queued: it waits');
+      await revoke(a, 'tok-2');
+      assert.equal(await woken(second, 3000), true, 'a revocation at A wakes B again');
+      assert.ok(errors.length >= 1, 'the drop was reported');
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+    await waitFor(async () => (await listeners('ssf_listener_drop')()) === 0, 3000, 'no listener left after close');
+  });
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
-import { storeContract } from './contract.ts';
+import { EVENT_RETENTION_SECONDS, storeContract } from './contract.ts';
 
 // A frozen clock the tests move by hand (milliseconds, like Date.now); the file lives in a fresh dir
 // (nested, which the store must create) so that reopening finds the same data.
@@ -14,7 +14,7 @@ storeContract('sqlite', async () => {
   const now = () => clock;
   const dir = mkdtempSync(join(tmpdir(), 'idp-store-'));
   const file = join(dir, 'nested', 'idp.sqlite');
-  let store = openSqliteStore(file, { now });
+  let store = openSqliteStore(file, { now, eventRetentionSeconds: EVENT_RETENTION_SECONDS });
   return {
     get store() {
       return store;
@@ -23,7 +23,7 @@ storeContract('sqlite', async () => {
     nowSeconds: async () => Math.floor(clock / 1000),
     async reopen() {
       await store.close();
-      store = openSqliteStore(file, { now });
+      store = openSqliteStore(file, { now, eventRetentionSeconds: EVENT_RETENTION_SECONDS });
       return store;
     },
     async close() {
