@@ -140,7 +140,7 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
   const cache = new TokenCache<Outcome>({
     max: cacheMaxEntries,
     now,
-    maxAgeMs: revocations ? (cachedAt) => revocations.maxAgeMs(cachedAt, maxTtlMs) : () => maxTtlMs,
+    maxAgeMs: revocations ? (coverage) => revocations.maxAgeMs(coverage, maxTtlMs) : () => maxTtlMs,
     onEvict: () => {
       stats.evictions += 1;
     },
@@ -226,10 +226,10 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
   }
 
   // `cachedAt` is when the question was asked: the answer is no fresher than that.
-  function remember(key: string, outcome: Outcome, cachedAt: number): void {
+  function remember(key: string, outcome: Outcome, cachedAt: number, coverage: number): void {
     if ('principal' in outcome) {
       const { principal } = outcome;
-      cache.set(key, outcome, { cachedAt, expiresAtMs: principal.expiresAt * 1000, subject: principal.subject, clientId: principal.clientId });
+      cache.set(key, outcome, { cachedAt, coverage, expiresAtMs: principal.expiresAt * 1000, subject: principal.subject, clientId: principal.clientId });
     } else {
       const fixedMaxAgeMs = negativeTtlSeconds * 1000;
       cache.set(key, outcome, { cachedAt, expiresAtMs: cachedAt + fixedMaxAgeMs, fixedMaxAgeMs });
@@ -251,10 +251,11 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
     }
     const askedAt = now();
     const generation = revocations?.generation;
+    const coverage = revocations?.coverage() ?? 0;
     const request = introspect(token)
       .then((outcome) => {
         // A revocation applied while we asked may be about this token, and the answer predates it.
-        if (revocations?.generation === generation) remember(key, outcome, askedAt);
+        if (revocations?.generation === generation) remember(key, outcome, askedAt, coverage);
         return outcome;
       })
       .finally(() => inFlight.delete(key));

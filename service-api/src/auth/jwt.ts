@@ -119,7 +119,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   const principals = new TokenCache<Principal>({
     max: principalCacheMaxEntries,
     now,
-    maxAgeMs: revocations ? (cachedAt) => revocations.maxAgeMs(cachedAt, principalMaxMs) : () => principalMaxMs,
+    maxAgeMs: revocations ? (coverage) => revocations.maxAgeMs(coverage, principalMaxMs) : () => principalMaxMs,
   });
   revocations?.register(revocationTarget(principals));
 
@@ -165,6 +165,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
       }
       stats.verifications += 1;
       const checkedAt = now();
+      const coverage = revocations?.coverage() ?? 0;
       let payload: JWTPayload;
       try {
         payload = await verified(token, new Date(now()));
@@ -179,7 +180,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
       const principal = principalFromClaims(payload);
       const jti = typeof payload.jti === 'string' ? payload.jti : undefined;
       if (jti !== undefined && revocations?.isJtiRevoked(jti)) throw new InvalidToken('the token has been revoked');
-      principals.set(key, principal, { cachedAt: checkedAt, expiresAtMs: principal.expiresAt * 1000, subject: principal.subject, clientId: principal.clientId, jti });
+      principals.set(key, principal, { cachedAt: checkedAt, coverage, expiresAtMs: principal.expiresAt * 1000, subject: principal.subject, clientId: principal.clientId, jti });
       return principal;
     },
   };

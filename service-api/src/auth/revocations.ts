@@ -38,22 +38,24 @@ export interface Revocations {
   readonly since: number;
   /** Bumped by every applied revocation: an answer fetched across one is not cached. */
   readonly generation: number;
+  /** The stream that covers an answer asked for now (0: none); a cache stores it with the answer. */
+  coverage(): number;
   /**
-   * The age bound for an entry cached at `cachedAt` whose cache's own bound is `fallbackMs`: longer
-   * only while `connected` and only for entries cached since the stream began delivering (an entry
-   * from before it may have missed a revocation nobody will tell us about).
+   * The age bound for an entry asked for under `coverage` whose cache's own bound is `fallbackMs`:
+   * longer only while `connected` and only for answers asked for while the current stream existed (an
+   * answer from before it may predate a revocation nobody will tell us about).
    */
-  maxAgeMs(cachedAt: number, fallbackMs: number): number;
+  maxAgeMs(coverage: number, fallbackMs: number): number;
   isJtiRevoked(jti: string): boolean;
   /** A cache registers here to be told what to forget. */
   register(target: RevocationTarget): void;
   apply(revocation: Revocation): number;
   /**
-   * Called by the receiver. `coveredSince` (epoch ms) is when the current stream began queuing events
-   * for us; it is kept across `fallback` → `connected` (a stream queues while polls fail) and replaced
-   * when a new stream is created.
+   * Called by the receiver; `newStream` when a stream was just created: answers asked for from now on
+   * are covered by it. Coverage is kept across `fallback` → `connected` (a stream queues while polls
+   * fail) and ends with `connecting` (the stream is lost).
    */
-  setState(state: EventsState, coveredSince?: number): void;
+  setState(state: EventsState, newStream?: boolean): void;
 }
 
 /**
@@ -74,7 +76,9 @@ export function createRevocations({ now = Date.now, maxTtlWithEventsSeconds, rev
   const revokedJtis = new LRUCache<string, number>({ max: revokedJtiMax });
   let state: EventsState = 'connecting';
   let since = now();
-  let coveredSince = Number.POSITIVE_INFINITY;
+  // Numbers the streams; `covering` is 0 while no stream queues events for us.
+  let streams = 0;
+  let covering = 0;
   let generation = 0;
 
   return {
@@ -87,8 +91,9 @@ export function createRevocations({ now = Date.now, maxTtlWithEventsSeconds, rev
     get generation() {
       return generation;
     },
-    maxAgeMs(cachedAt, fallbackMs) {
-      return state === 'connected' && cachedAt >= coveredSince ? withEventsMs : fallbackMs;
+    coverage: () => covering,
+    maxAgeMs(coverage, fallbackMs) {
+      return state === 'connected' && coverage !== 0 && coverage === covering ? withEventsMs : fallbackMs;
     },
     isJtiRevoked(jti) {
       const exp = revokedJtis.get(jti);
@@ -107,8 +112,9 @@ export function createRevocations({ now = Date.now, maxTtlWithEventsSeconds, rev
       for (const target of targets) evicted += target(revocation);
       return evicted;
     },
-    setState(next, covered) {
-      if (covered !== undefined) coveredSince = covered;
+    setState(next, newStream = false) {
+      if (newStream) covering = streams += 1;
+      else if (next === 'connecting') covering = 0;
       if (next === state) return;
       state = next;
       since = now();

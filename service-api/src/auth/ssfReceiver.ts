@@ -1,5 +1,4 @@
 import { LRUCache } from 'lru-cache';
-import * as oidc from 'openid-client';
 import { createKeySet } from './keySet.ts';
 import type { EventsState, Revocations } from './revocations.ts';
 import { EVENTS_REQUESTED, verifySet, type SetErrorCode } from './securityEvents.ts';
@@ -115,7 +114,9 @@ export function createSsfReceiver(options: SsfReceiverOptions): SsfReceiver {
   const stopping = new AbortController();
 
   let transmitter: { configurationEndpoint: string; getKey: ReturnType<typeof createKeySet> } | undefined;
-  let tokenClient: oidc.Configuration | undefined;
+  let tokenUrl = options.tokenUrl === undefined ? undefined : String(options.tokenUrl);
+  // RFC 6749 §2.3.1: id and secret form-encoded before Basic, as the introspection verifier does.
+  const basicAuth = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
   let accessToken: { value: string; refreshAt: number } | undefined;
   let stream: { id: string; pollUrl: string } | undefined;
   let ack: string[] = [];
@@ -123,11 +124,10 @@ export function createSsfReceiver(options: SsfReceiverOptions): SsfReceiver {
   let loop: Promise<void> | undefined;
 
   const signal = (ms: number) => AbortSignal.any([stopping.signal, AbortSignal.timeout(ms)]);
-  const insecure = (url: URL) => (url.protocol === 'http:' ? { execute: [oidc.allowInsecureRequests] } : {});
 
-  function setState(state: EventsState, reason: string, coveredSince?: number): void {
+  function setState(state: EventsState, reason: string, newStream = false): void {
     const before = revocations.state;
-    revocations.setState(state, coveredSince);
+    revocations.setState(state, newStream);
     if (before === state) return;
     if (state === 'connected') log?.info({ streamId: stream?.id, was: before }, before === 'fallback' ? 'revocation events recovered' : 'revocation events connected');
     else log?.warn({ streamId: stream?.id, reason }, `revocation events ${state}: caches are bounded by their max TTL again`);
@@ -150,44 +150,45 @@ export function createSsfReceiver(options: SsfReceiverOptions): SsfReceiver {
     return transmitter;
   }
 
-  async function tokenConfiguration(): Promise<oidc.Configuration> {
-    const timeout = Math.ceil(timeoutMs / 1000);
-    const ourFetch: oidc.CustomFetch = (url, init) => fetchImpl(url, init as RequestInit);
+  /** The token endpoint: given, or from the issuer's RFC 8414 metadata (fetched once it answers). */
+  async function tokenEndpoint(): Promise<string> {
+    if (tokenUrl !== undefined) return tokenUrl;
     const issuerUrl = new URL(issuer);
-    if (options.tokenUrl === undefined) {
-      return oidc.discovery(issuerUrl, clientId, undefined, oidc.ClientSecretBasic(clientSecret), { ...insecure(issuerUrl), timeout, [oidc.customFetch]: ourFetch });
+    const metadataUrl = `${issuerUrl.origin}/.well-known/oauth-authorization-server${issuerUrl.pathname.replace(/\/+$/, '')}`;
+    const res = await call(metadataUrl, { method: 'GET' }, false);
+    const body = await json(res, 'authorization server metadata');
+    if (res.status !== 200 || body.issuer !== issuer || typeof body.token_endpoint !== 'string') {
+      throw new ReceiverFailure(`the authorization server metadata answered ${res.status} without this issuer and a token_endpoint`);
     }
-    // Given a token endpoint, no discovery request at all.
-    const tokenUrl = new URL(String(options.tokenUrl));
-    const configuration = new oidc.Configuration({ issuer, token_endpoint: tokenUrl.href }, clientId, undefined, oidc.ClientSecretBasic(clientSecret));
-    if (tokenUrl.protocol === 'http:') oidc.allowInsecureRequests(configuration);
-    configuration.timeout = timeout;
-    configuration[oidc.customFetch] = ourFetch;
-    return configuration;
+    tokenUrl = backChannel(body.token_endpoint);
+    return tokenUrl;
   }
 
+  /** client_credentials (RFC 6749 §4.4) with HTTP Basic, as the introspection verifier authenticates. */
   async function token(): Promise<string> {
     if (accessToken && now() < accessToken.refreshAt) return accessToken.value;
-    try {
-      tokenClient ??= await tokenConfiguration();
-      const grant = await oidc.clientCredentialsGrant(tokenClient, { scope, resource });
-      // Refreshed at half its life: a stream call must never carry a token about to expire.
-      const lifeMs = (grant.expires_in ?? 60) * 1000;
-      accessToken = { value: grant.access_token, refreshAt: now() + lifeMs / 2 };
-      return grant.access_token;
-    } catch (err) {
-      if (err instanceof oidc.ResponseBodyError && err.error === 'invalid_client') {
-        log?.error({ variable: 'INTROSPECTION_CLIENT_ID', clientId }, 'configuration error: the IDP rejects the client credentials of the revocation-event stream');
-      }
-      tokenClient = err instanceof oidc.ResponseBodyError ? tokenClient : undefined;
-      throw new ReceiverFailure(`no stream-management token (${err instanceof oidc.ResponseBodyError ? err.error : 'token request failed'})`, { cause: err });
+    const res = await call(await tokenEndpoint(), {
+      method: 'POST',
+      headers: { authorization: basicAuth, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', scope, resource }),
+    }, false);
+    const body = await json(res, 'token');
+    if (res.status === 401 || body.error === 'invalid_client') {
+      log?.error({ variable: 'INTROSPECTION_CLIENT_ID', clientId }, 'configuration error: the IDP rejects the client credentials of the revocation-event stream');
     }
+    if (res.status !== 200 || typeof body.access_token !== 'string') {
+      throw new ReceiverFailure(`no stream-management token (${res.status}${typeof body.error === 'string' ? ` ${body.error}` : ''})`);
+    }
+    // Refreshed at half its life: a stream call must never carry a token about to expire.
+    const lifeMs = (typeof body.expires_in === 'number' ? body.expires_in : 60) * 1000;
+    accessToken = { value: body.access_token, refreshAt: now() + lifeMs / 2 };
+    return body.access_token;
   }
 
   /** A request to the transmitter; with `auth`, one retry with a fresh token after a 401. */
   async function call(url: string | URL, init: RequestInit, auth = true, ms = timeoutMs, abortable = true): Promise<Response> {
     for (let attempt = 0; ; attempt += 1) {
-      const headers: Record<string, string> = { accept: 'application/json', ...(init.body ? { 'content-type': 'application/json' } : {}) };
+      const headers: Record<string, string> = { accept: 'application/json', ...(init.body ? { 'content-type': 'application/json' } : {}), ...(init.headers as Record<string, string> | undefined) };
       if (auth) headers.authorization = `Bearer ${await token()}`;
       let res: Response;
       try {
@@ -217,7 +218,7 @@ export function createSsfReceiver(options: SsfReceiverOptions): SsfReceiver {
     ack = [];
     setErrs = {};
     // Covered from the answer on: an introspection asked before it may predate an event nobody queued.
-    setState('connected', 'stream created', now());
+    setState('connected', 'stream created', true);
   }
 
   async function pollOnce(current: { id: string; pollUrl: string }): Promise<boolean> {
@@ -329,7 +330,7 @@ export function createSsfReceiver(options: SsfReceiverOptions): SsfReceiver {
       await loop;
       const current = stream;
       stream = undefined;
-      revocations.setState('fallback');
+      revocations.setState('connecting');
       if (current === undefined || transmitter === undefined) return;
       try {
         await deleteStream(current.id, false);

@@ -11,16 +11,18 @@ type Entry<V> = CacheTags & {
   expiresAtMs: number;
   /** An age bound of its own (negative answers), instead of the one `maxAgeMs` gives at read time. */
   fixedMaxAgeMs?: number | undefined;
+  /** Which revocation-event stream covered the answer when it was asked for (0: none); see `maxAgeMs`. */
+  coverage: number;
 };
 
 export type TokenCacheOptions = {
   max: number;
   now: () => number;
   /**
-   * The age bound of an entry cached at `cachedAt`, asked at every read, so a change (revocation events
-   * lost: back to 30 s) applies to every entry at once.
+   * The age bound of an entry whose answer was asked for under `coverage`, asked at every read, so a
+   * change (revocation events lost: back to 30 s) applies to every entry at once.
    */
-  maxAgeMs: (cachedAt: number) => number;
+  maxAgeMs: (coverage: number) => number;
   /** An entry pushed out by `max` before it expired. */
   onEvict?: () => void;
 };
@@ -36,7 +38,7 @@ export class TokenCache<V> {
   readonly #byClient = new Map<string, Set<string>>();
   readonly #byJti = new Map<string, Set<string>>();
   readonly #now: () => number;
-  readonly #maxAgeMs: (cachedAt: number) => number;
+  readonly #maxAgeMs: (coverage: number) => number;
 
   constructor({ max, now, maxAgeMs, onEvict }: TokenCacheOptions) {
     this.#now = now;
@@ -55,16 +57,20 @@ export class TokenCache<V> {
     const entry = this.#entries.get(key);
     if (entry === undefined) return undefined;
     const at = this.#now();
-    const maxAge = entry.fixedMaxAgeMs ?? this.#maxAgeMs(entry.cachedAt);
+    const maxAge = entry.fixedMaxAgeMs ?? this.#maxAgeMs(entry.coverage);
     if (at < entry.expiresAtMs && at - entry.cachedAt < maxAge) return entry.value;
     this.#entries.delete(key);
     return undefined;
   }
 
-  set(key: string, value: V, { cachedAt, expiresAtMs, fixedMaxAgeMs, ...tags }: CacheTags & { cachedAt: number; expiresAtMs: number; fixedMaxAgeMs?: number }): void {
+  set(
+    key: string,
+    value: V,
+    { cachedAt, expiresAtMs, fixedMaxAgeMs, coverage = 0, ...tags }: CacheTags & { cachedAt: number; expiresAtMs: number; fixedMaxAgeMs?: number; coverage?: number },
+  ): void {
     const at = this.#now();
-    if (at >= expiresAtMs || at - cachedAt >= (fixedMaxAgeMs ?? this.#maxAgeMs(cachedAt))) return;
-    this.#entries.set(key, { value, cachedAt, expiresAtMs, fixedMaxAgeMs, ...tags });
+    if (at >= expiresAtMs || at - cachedAt >= (fixedMaxAgeMs ?? this.#maxAgeMs(coverage))) return;
+    this.#entries.set(key, { value, cachedAt, expiresAtMs, fixedMaxAgeMs, coverage, ...tags });
     // After set: lru-cache disposes (and unindexes) the entry it replaced first.
     if (tags.subject !== undefined) add(this.#bySubject, tags.subject, key);
     if (tags.clientId !== undefined) add(this.#byClient, tags.clientId, key);

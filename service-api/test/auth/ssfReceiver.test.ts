@@ -36,9 +36,10 @@ const tokenSubject = (token: string) => ({ format: 'oauth_token', token_type: 'a
 const revokeToken = (token: string) => [{ [EVENT_TYPES.tokenRevoked]: {} }, tokenSubject(token)] as const;
 
 /** Runs `fn` against a fresh service whose receiver has connected; stops everything after. */
-async function withService(env: Record<string, string>, fn: (ctx: Ctx) => Promise<void>): Promise<void> {
+async function withService(env: Record<string, string>, fn: (ctx: Ctx) => Promise<void>, { refuseStreams = false } = {}): Promise<void> {
   const stub = await new IntrospectionStub().start();
   const tx = await new TestTransmitter().start();
+  tx.refuseStreams = refuseStreams;
   const clock = frozenClock();
   const { log, lines } = capturingLogger();
   const config = loadConfig(
@@ -78,7 +79,7 @@ async function withService(env: Record<string, string>, fn: (ctx: Ctx) => Promis
     },
   };
   try {
-    await waitFor(() => service.revocations!.state === 'connected', 5000, 'the stream connected');
+    if (!refuseStreams) await waitFor(() => service.revocations!.state === 'connected', 5000, 'the stream connected');
     await fn(ctx);
   } finally {
     await service.receiver!.stop();
@@ -189,6 +190,46 @@ describe('revocation events (REVOCATION_EVENTS=ssf)', () => {
       assert.ok(messages.some((msg) => msg.startsWith('revocation events fallback')));
       assert.ok(messages.includes('revocation events recovered'));
       assert.equal(ctx.tx.created.length, 1, 'the same stream');
+    });
+  });
+
+  it('an answer cached before the stream existed keeps the 30 s bound once it connects', async () => {
+    await withService(
+      { INTROSPECTION_CACHE_MAX_TTL: '30' },
+      async (ctx) => {
+        const token = opaque(ctx, 'early');
+        await waitFor(() => ctx.tx.tokenRequests.length > 0, 5000, 'a first attempt');
+        assert.equal(ctx.service.revocations!.state, 'connecting');
+        await ctx.get(token);
+        ctx.tx.refuseStreams = false;
+        await waitFor(() => ctx.service.revocations!.state === 'connected', 5000, 'the stream connected');
+        ctx.clock.advance(30_000);
+        await ctx.get(token);
+        assert.equal(ctx.introspections(token), 2, 'a revocation before the stream existed would never be told');
+        ctx.clock.advance(60_000);
+        await ctx.get(token);
+        assert.equal(ctx.introspections(token), 2, 'fetched while connected: kept');
+      },
+      { refuseStreams: true },
+    );
+  });
+
+  it('an introspection answer that overlapped an applied event is not cached', async () => {
+    await withService({}, async (ctx) => {
+      const token = opaque(ctx, 'overlap', { sub: 'dave', clientId: 'web' });
+      let release!: () => void;
+      ctx.stub.gate = new Promise((resolve) => (release = resolve));
+      const first = ctx.get(token);
+      await ctx.stub.waitForCalls(1);
+      // Applied while the IDP's answer is on its way: it may predate this revocation.
+      await ctx.applied({ [EVENT_TYPES.accountPurged]: {} }, { format: 'iss_sub', iss: STUB_ISSUER, sub: 'dave' });
+      release();
+      ctx.stub.gate = undefined;
+      assert.equal((await first).status, 200);
+      await ctx.get(token);
+      assert.equal(ctx.introspections(token), 2);
+      await ctx.get(token);
+      assert.equal(ctx.introspections(token), 2, 'the second answer is cached');
     });
   });
 

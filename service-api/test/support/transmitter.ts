@@ -35,6 +35,8 @@ export class TestTransmitter {
   readonly tokens = new Set<string>();
   tokenRequests: { scope: string | null; resource: string | null }[] = [];
   mode: 'normal' | 'down' | 'gone' = 'normal';
+  /** While true, stream creation answers 503. */
+  refuseStreams = false;
   /** How long an empty poll is held. */
   holdMs = 300;
   private waiters = new Set<() => void>();
@@ -153,6 +155,7 @@ export class TestTransmitter {
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (bearer === undefined || !this.tokens.has(bearer)) return send(401, { error: 'invalid_token' });
     if (url.pathname === '/ssf/streams' && req.method === 'POST') {
+      if (this.refuseStreams) return send(503, { error: 'temporarily_unavailable' });
       const id = randomUUID();
       this.streams.set(id, { queue: new Map() });
       this.created.push(id);
