@@ -229,7 +229,7 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
   function remember(key: string, outcome: Outcome, cachedAt: number, coverage: number): void {
     if ('principal' in outcome) {
       const { principal } = outcome;
-      cache.set(key, outcome, { cachedAt, coverage, expiresAtMs: principal.expiresAt * 1000, subject: principal.subject, clientId: principal.clientId });
+      cache.set(key, outcome, { cachedAt, coverage, expiresAtMs: principal.expiresAt * 1000, subject: principal.subject, clientId: principal.clientId, delegated: principal.actor !== undefined });
     } else {
       const fixedMaxAgeMs = negativeTtlSeconds * 1000;
       cache.set(key, outcome, { cachedAt, expiresAtMs: cachedAt + fixedMaxAgeMs, fixedMaxAgeMs });

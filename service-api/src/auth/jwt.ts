@@ -180,7 +180,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
       const principal = principalFromClaims(payload);
       const jti = typeof payload.jti === 'string' ? payload.jti : undefined;
       if (jti !== undefined && revocations?.isJtiRevoked(jti)) throw new InvalidToken('the token has been revoked');
-      principals.set(key, principal, { cachedAt: checkedAt, coverage, expiresAtMs: principal.expiresAt * 1000, subject: principal.subject, clientId: principal.clientId, jti });
+      principals.set(key, principal, { cachedAt: checkedAt, coverage, expiresAtMs: principal.expiresAt * 1000, subject: principal.subject, clientId: principal.clientId, jti, delegated: principal.actor !== undefined });
       return principal;
     },
   };

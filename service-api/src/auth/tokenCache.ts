@@ -1,7 +1,17 @@
 import { LRUCache } from 'lru-cache';
 
 /** Who a cached answer is about: what revocation events name. All optional (a rejection names nobody). */
-export type CacheTags = { subject?: string | undefined; clientId?: string | undefined; jti?: string | undefined };
+export type CacheTags = {
+  subject?: string | undefined;
+  clientId?: string | undefined;
+  jti?: string | undefined;
+  /**
+   * The token came from a token exchange (it carries `act`): its client is the exchanging service, not
+   * the one the user's session was with, so a session-revoked event of its subject evicts it whatever
+   * client the event names (the IDP refuses it from then on; we only ask again).
+   */
+  delegated?: boolean | undefined;
+};
 
 type Entry<V> = CacheTags & {
   value: V;
@@ -94,14 +104,14 @@ export class TokenCache<V> {
     return this.#evictAll(this.#byJti.get(jti));
   }
 
-  /** Entries of this subject through this client: walks the smaller of the two index sets. */
+  /** Entries of this subject through this client, and the subject's delegated (exchanged) tokens. */
   evictSession(subject: string, clientId: string): number {
     const bySubject = this.#bySubject.get(subject);
-    const byClient = this.#byClient.get(clientId);
-    if (bySubject === undefined || byClient === undefined) return 0;
-    const [small, other] = bySubject.size <= byClient.size ? [bySubject, 'clientId' as const] : [byClient, 'subject' as const];
-    const want = other === 'clientId' ? clientId : subject;
-    return this.#evictAll(new Set([...small].filter((key) => this.#entries.peek(key)?.[other] === want)));
+    if (bySubject === undefined) return 0;
+    return this.#evictAll(new Set([...bySubject].filter((key) => {
+      const entry = this.#entries.peek(key);
+      return entry !== undefined && (entry.clientId === clientId || entry.delegated === true);
+    })));
   }
 
   clear(): number {

@@ -89,9 +89,9 @@ async function withService(env: Record<string, string>, fn: (ctx: Ctx) => Promis
   }
 }
 
-function opaque(ctx: Ctx, name: string, claims: { sub?: string; clientId?: string } = {}): string {
+function opaque(ctx: Ctx, name: string, claims: { sub?: string; clientId?: string; act?: { sub: string } } = {}): string {
   const token = `${name}-${'x'.repeat(24)}`;
-  ctx.stub.tokens.set(token, { clientId: claims.clientId ?? 'solutrix-api', scope: 'service.api', exp: ctx.exp, ...(claims.sub ? { sub: claims.sub } : {}) });
+  ctx.stub.tokens.set(token, { clientId: claims.clientId ?? 'solutrix-api', scope: 'service.api', exp: ctx.exp, ...(claims.sub ? { sub: claims.sub } : {}), ...(claims.act ? { act: claims.act } : {}) });
   return token;
 }
 
@@ -124,7 +124,7 @@ describe('revocation events (REVOCATION_EVENTS=ssf)', () => {
     });
   });
 
-  it('session-revoked, client-deleted and account-purged events evict only the entries they name', async () => {
+  it('session-revoked, client-deleted and account-purged events evict only the entries they name (a session also its subject\'s exchanged tokens)', async () => {
     await withService({}, async (ctx) => {
       const tokens = {
         aliceWeb: opaque(ctx, 'alice-web', { sub: 'alice', clientId: 'web' }),
@@ -132,24 +132,26 @@ describe('revocation events (REVOCATION_EVENTS=ssf)', () => {
         bobWeb: opaque(ctx, 'bob-web', { sub: 'bob', clientId: 'web' }),
         machineWeb: opaque(ctx, 'machine-web', { clientId: 'web' }),
         carolOther: opaque(ctx, 'carol-other', { sub: 'carol', clientId: 'other' }),
+        // Exchanged by service A for alice (RFC 8693): its client is A's, not the session's.
+        aliceViaA: opaque(ctx, 'alice-via-a', { sub: 'alice', clientId: 'api-a', act: { sub: 'api-a' } }),
       };
       const refetched = async () => {
         const before = Object.fromEntries(Object.entries(tokens).map(([name, token]) => [name, ctx.introspections(token)]));
         for (const token of Object.values(tokens)) assert.equal((await ctx.get(token)).status, 200);
         return Object.entries(tokens).filter(([name, token]) => ctx.introspections(token) > before[name]!).map(([name]) => name);
       };
-      assert.equal((await refetched()).length, 5, 'all introspected once');
+      assert.equal((await refetched()).length, 6, 'all introspected once');
       assert.deepEqual(await refetched(), [], 'then all cached');
 
       await ctx.applied(
         { [EVENT_TYPES.sessionRevoked]: {} },
         { format: 'complex', user: { format: 'iss_sub', iss: STUB_ISSUER, sub: 'alice' }, application: { format: 'opaque', id: 'web' } },
       );
-      assert.deepEqual(await refetched(), ['aliceWeb']);
+      assert.deepEqual(await refetched(), ['aliceWeb', 'aliceViaA']);
       await ctx.applied({ [EVENT_TYPES.clientDeleted]: {} }, { format: 'opaque', id: 'web' });
       assert.deepEqual(await refetched(), ['aliceWeb', 'bobWeb', 'machineWeb']);
       await ctx.applied({ [EVENT_TYPES.accountPurged]: {} }, { format: 'iss_sub', iss: STUB_ISSUER, sub: 'alice' });
-      assert.deepEqual(await refetched(), ['aliceWeb', 'aliceCli']);
+      assert.deepEqual(await refetched(), ['aliceWeb', 'aliceCli', 'aliceViaA']);
       for (const kind of ['session', 'client', 'subject']) assert.equal(await ctx.metric(`service_api_revocation_events_applied_total{kind="${kind}"}`), 1, kind);
       assert.equal(await ctx.metric('service_api_revocation_events_applied_total{kind="token"}'), 0);
     });

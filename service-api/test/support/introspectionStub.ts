@@ -9,7 +9,7 @@ export const STUB_CLIENT_SECRET = 's3cret: with+special&chars';
 export const STUB_AUDIENCE = 'http://localhost:4001';
 
 /** `aud`: default {@link STUB_AUDIENCE}; `null` leaves the member out, as for a token bound to no audience. */
-export type StubToken = { clientId: string; scope?: string; sub?: string; exp: number; iss?: string; tokenType?: string; aud?: string | string[] | null };
+export type StubToken = { clientId: string; scope?: string; sub?: string; exp: number; iss?: string; tokenType?: string; aud?: string | string[] | null; act?: { sub: string } };
 export type StubMode = 'normal' | 'hang' | 'error500' | 'nonJson';
 export type StubCall = { authorization: string | undefined; contentType: string | undefined; form: URLSearchParams };
 
@@ -76,6 +76,7 @@ export class IntrospectionStub {
       iss: known.iss ?? STUB_ISSUER,
       ...(known.aud === null ? {} : { aud: known.aud ?? STUB_AUDIENCE }),
       ...(known.scope ? { scope: known.scope } : {}),
+      ...(known.act ? { act: known.act } : {}),
       ...(known.tokenType === '' ? {} : { token_type: known.tokenType ?? 'Bearer' }),
     });
   }
