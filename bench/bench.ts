@@ -1,5 +1,7 @@
 // `npm run bench`: starts everything it measures on loopback ports, prints a Markdown table and writes
-// .data/bench/results.{json,md}. Phases: BENCH_PHASES=service,idp,startup (default all).
+// .data/bench/results.{json,md}. Phases: BENCH_PHASES=service,idp,startup (the default), and scale
+// (the cost curve to a million tokens: ~10 minutes and ~1.5 GB of disk, so asked for by name:
+// BENCH_PHASES=scale; sizes in BENCH_SCALE_SIZES, BENCH_SCALE_PG_SIZES, BENCH_SCALE_CACHED).
 // BENCH_SECONDS (4), BENCH_CONNECTIONS (20), BENCH_ROUNDS (3), BENCH_LOG_LEVEL (info).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -9,6 +11,7 @@ import { ROOT } from '../test/support/process.ts';
 import { benchIdp } from './idp.ts';
 import { settings } from './config.ts';
 import { machine, markdown, type Results } from './report.ts';
+import { benchScale } from './scale.ts';
 import { benchServiceApi } from './serviceApi.ts';
 import { benchStartup } from './startup.ts';
 
@@ -40,6 +43,7 @@ if (phases.has('startup')) {
   progress('5. npm start: cold and warm');
   results.startup = await benchStartup();
 }
+if (phases.has('scale')) results.scale = await benchScale({ progress });
 
 results.machine.loadavgAfter = loadavg().map((l) => +l.toFixed(2));
 results.durationSeconds = Math.round((performance.now() - started) / 1000);

@@ -14,6 +14,11 @@ export type BenchSettings = {
   storeOps: number;
   /** Operations in flight at once, as with concurrent HTTP requests (a store may batch them). */
   storeConcurrency: number;
+  /** Phase 6: live tokens in the store at each step, SQLite and PostgreSQL. */
+  scaleSizes: readonly number[];
+  scalePostgresSizes: readonly number[];
+  /** Phase 6: distinct tokens sent through one Service API process (its introspection cache). */
+  scaleCachedTokens: number;
   /** When set, every benchmark server started from now on writes a V8 CPU profile there when it exits. */
   cpuProfileDir: string | undefined;
 };
@@ -24,6 +29,11 @@ export const settings: BenchSettings = loadOrExit('bench', () => {
   for (const endpoint of endpoints) {
     if (endpoint !== 'introspect' && endpoint !== 'grant') throw new ConfigError('COMPARE_ENDPOINTS', `COMPARE_ENDPOINTS: "${endpoint}" is not introspect or grant`);
   }
+  const sizes = (name: string, fallback: string) =>
+    env.list(name, fallback).map((size) => {
+      if (!/^\d+$/.test(size) || Number(size) < 1 || Number(size) > 10_000_000) throw new ConfigError(name, `${name}: "${size}" is not a token count from 1 to 10000000`);
+      return Number(size);
+    });
   return {
     phases: env.list('BENCH_PHASES', 'service,idp,startup'),
     rounds: env.integer('BENCH_ROUNDS', 3, { min: 1, max: 100 }),
@@ -33,6 +43,9 @@ export const settings: BenchSettings = loadOrExit('bench', () => {
     compareEndpoints: endpoints as ('introspect' | 'grant')[],
     storeOps: env.integer('STORE_OPS', 5000, { min: 1, max: 10_000_000 }),
     storeConcurrency: env.integer('STORE_CONCURRENCY', 1, { min: 1, max: 10_000 }),
+    scaleSizes: sizes('BENCH_SCALE_SIZES', '10000,100000,1000000'),
+    scalePostgresSizes: sizes('BENCH_SCALE_PG_SIZES', '10000,100000'),
+    scaleCachedTokens: env.integer('BENCH_SCALE_CACHED', 100_000, { min: 1, max: 10_000_000 }),
     cpuProfileDir: env.optional('BENCH_CPU_PROF'),
   };
 });
