@@ -17,7 +17,7 @@ export type BenchSettings = {
   /** Phase 6: live tokens in the store at each step, SQLite and PostgreSQL. */
   scaleSizes: readonly number[];
   scalePostgresSizes: readonly number[];
-  /** Phase 6: distinct tokens sent through one Service API process (its introspection cache). */
+  /** Phase 6: distinct tokens sent through one Service API process (its introspection cache); 0 skips it. */
   scaleCachedTokens: number;
   /** When set, every benchmark server started from now on writes a V8 CPU profile there when it exits. */
   cpuProfileDir: string | undefined;
@@ -29,8 +29,9 @@ export const settings: BenchSettings = loadOrExit('bench', () => {
   for (const endpoint of endpoints) {
     if (endpoint !== 'introspect' && endpoint !== 'grant') throw new ConfigError('COMPARE_ENDPOINTS', `COMPARE_ENDPOINTS: "${endpoint}" is not introspect or grant`);
   }
+  // "none" skips that store.
   const sizes = (name: string, fallback: string) =>
-    env.list(name, fallback).map((size) => {
+    env.list(name, fallback).filter((size) => size !== 'none').map((size) => {
       if (!/^\d+$/.test(size) || Number(size) < 1 || Number(size) > 10_000_000) throw new ConfigError(name, `${name}: "${size}" is not a token count from 1 to 10000000`);
       return Number(size);
     });
@@ -45,7 +46,7 @@ export const settings: BenchSettings = loadOrExit('bench', () => {
     storeConcurrency: env.integer('STORE_CONCURRENCY', 1, { min: 1, max: 10_000 }),
     scaleSizes: sizes('BENCH_SCALE_SIZES', '10000,100000,1000000'),
     scalePostgresSizes: sizes('BENCH_SCALE_PG_SIZES', '10000,100000'),
-    scaleCachedTokens: env.integer('BENCH_SCALE_CACHED', 100_000, { min: 1, max: 10_000_000 }),
+    scaleCachedTokens: env.integer('BENCH_SCALE_CACHED', 100_000, { min: 0, max: 10_000_000 }),
     cpuProfileDir: env.optional('BENCH_CPU_PROF'),
   };
 });

@@ -227,7 +227,7 @@ export async function benchScale({ progress }: { progress: (line: string) => voi
   const tokens = settings.scaleCachedTokens;
   // The Service API runs beside the first SQLite IDP that holds enough distinct live tokens.
   const cacheTokens = async (issuer: string, introspector: RegisteredClient, fill: Fill) => {
-    if (serviceApi.length > 0 || fill.live < tokens) return;
+    if (tokens === 0 || serviceApi.length > 0 || fill.live < tokens) return;
     for (const bound of [undefined, String(Math.max(tokens, 100_000))]) {
       progress(`6. scale: Service API with ${tokens.toLocaleString('en-US')} distinct tokens, cache bound ${bound ?? 'default'}`);
       serviceApi.push(await cacheStep(issuer, introspector, fill, tokens, bound));
