@@ -1,4 +1,5 @@
-// The IDP as idp/src/main.ts builds it, with the store chosen by BENCH_IDP_STORE (sqlite | memory):
+// The IDP as idp/src/main.ts builds it, with the store chosen by BENCH_IDP_STORE (sqlite | postgres |
+// memory; postgres is openStore with IDP_DATABASE_URL, as main.ts):
 // the same app, configuration, keys and logging, so the two differ only in storage.
 // Experiments (compareIdp.ts): BENCH_IDP_SRC=dir loads app.ts etc. from a modified copy of idp/src;
 // BENCH_LOG_DEST=async logs through an asynchronous pino destination; BENCH_IDP_BARE=1 mounts the
@@ -28,7 +29,7 @@ const bench = loadOrExit('bench idp', () => {
   return {
     src: env.optional('BENCH_IDP_SRC'),
     asyncLog: env.oneOf('BENCH_LOG_DEST', ['sync', 'async'] as const, 'sync') === 'async',
-    store: env.oneOf('BENCH_IDP_STORE', ['sqlite', 'memory'] as const, 'sqlite'),
+    store: env.oneOf('BENCH_IDP_STORE', ['sqlite', 'postgres', 'memory'] as const, 'sqlite'),
     bare: env.optional('BENCH_IDP_BARE') !== undefined,
   };
 });

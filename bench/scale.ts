@@ -110,8 +110,7 @@ async function step(
     IDP_INTROSPECTORS: '',
     CLIENT_CREDENTIALS_TTL: String(TTL_SECONDS),
     LOG_LEVEL: 'info',
-    // "sqlite" means the IDP's own openStore, which takes PostgreSQL when IDP_DATABASE_URL is set.
-    BENCH_IDP_STORE: 'sqlite',
+    BENCH_IDP_STORE: store,
     ...(databaseUrl ? { IDP_DATABASE_URL: databaseUrl } : {}),
   };
   const idp = { origin: `http://127.0.0.1:${port}`, adminToken: env.IDP_ADMIN_TOKEN };
