@@ -132,6 +132,7 @@ export function markdown(r: Results): string {
 
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0)} MB`;
 const size = (n: number) => (n >= 1e6 && n % 1e6 === 0 ? `${n / 1e6}M` : n >= 1e3 && n % 1e3 === 0 ? `${n / 1e3}k` : String(n));
+const cpuRatio = (a: LoadResult, b: LoadResult) => (a.cpuUsPerRequest && b.cpuUsPerRequest ? ratio(a.cpuUsPerRequest / b.cpuUsPerRequest) : '—');
 const loadCells = (r: LoadResult) => `${cpuCell(r)} / ${r.p99} ms${failed(r) ? ` (${failed(r).trim()})` : ''}`;
 
 /** Phase 6, one column per store and size: the figures read across as a curve. */
@@ -150,6 +151,10 @@ function scaleLines(s: ScaleResults): string[] {
     figure('introspection, one token', (x) => loadCells(x.introspectOne)),
     figure('introspection, any of the live tokens', (x) => loadCells(x.introspectAny)),
     figure('client_credentials grant', (x) => loadCells(x.grant)),
+    // Each step's runs share a minute of the machine: CPU relative to the one-token run of the same
+    // step cancels most of whatever else the machine ran then, unlike a figure compared across steps.
+    figure('CPU: any token ÷ one token', (x) => cpuRatio(x.introspectAny, x.introspectOne)),
+    figure('CPU: grant ÷ introspection of one token', (x) => cpuRatio(x.grant, x.introspectOne)),
     figure('one expiry purge', (x) => `${n(x.purge.purged)} rows in ${n(x.purge.ms)} ms`),
     figure('(filling the store)', (x) => `${x.fillSeconds} s`),
     '',
