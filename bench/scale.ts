@@ -125,7 +125,9 @@ async function step(
     await child.stop();
     child = undefined;
 
-    const fill: Fill = { live: live - 1, expired: Math.round(live * EXPIRED_FRACTION), seed: randomBytes(8).toString('hex'), now: Math.floor(Date.now() / 1000), ttlSeconds: TTL_SECONDS };
+    // `live` filled tokens beside the template (one more than the step's name: no matter at this scale,
+    // and every figure then has `live` distinct filled tokens to draw from).
+    const fill: Fill = { live, expired: Math.round(live * EXPIRED_FRACTION), seed: randomBytes(8).toString('hex'), now: Math.floor(Date.now() / 1000), ttlSeconds: TTL_SECONDS };
     progress(`6. scale, ${store} ${live.toLocaleString('en-US')}: filling (+${fill.expired.toLocaleString('en-US')} expired)`);
     const filling = performance.now();
     const row = { model: 'ClientCredentials', id: template };
