@@ -1,6 +1,6 @@
 // `npm run bench`: starts everything it measures on loopback ports, prints a Markdown table and writes
 // .data/bench/results.{json,md}. Phases: BENCH_PHASES=service,idp,startup (the default), and scale
-// (the cost curve to a million tokens: ~10 minutes and ~1.5 GB of disk, so asked for by name:
+// (the cost curve to a million tokens: ~12 minutes and ~0.5 GB of disk, so asked for by name:
 // BENCH_PHASES=scale; sizes in BENCH_SCALE_SIZES, BENCH_SCALE_PG_SIZES, BENCH_SCALE_CACHED).
 // BENCH_SECONDS (4), BENCH_CONNECTIONS (20), BENCH_ROUNDS (3), BENCH_LOG_LEVEL (info).
 import { mkdirSync, writeFileSync } from 'node:fs';

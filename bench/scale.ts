@@ -1,4 +1,4 @@
-// Phase 6 (BENCH_PHASES=scale, not in the default run: ~10 minutes and ~1.5 GB of disk): the cost
+// Phase 6 (BENCH_PHASES=scale, not in the default run: ~12 minutes and ~0.5 GB of disk): the cost
 // curve. For each size in BENCH_SCALE_SIZES (SQLite) and BENCH_SCALE_PG_SIZES (PostgreSQL) one IDP
 // gets that many live tokens (+10 % already expired), written straight into its tables by
 // scaleFill.ts, then: start-up, RSS, introspection and grant CPU per request and p99, one expiry purge.
