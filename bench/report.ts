@@ -161,7 +161,7 @@ function scaleLines(s: ScaleResults): string[] {
   ];
   if (s.serviceApi.length > 0) {
     lines.push(
-      row(['Service API introspection cache', 'distinct tokens', 'introspections', 'evicted', 'held', 'RSS before', 'RSS after', 'per held entry']),
+      row(['Service API introspection cache', 'distinct tokens', 'introspections', 'evicted', 'held', 'RSS before', 'RSS after', '(after − before) ÷ held']),
       row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:']),
       ...s.serviceApi.map((c) => {
         const held = c.introspections - c.evictions;
