@@ -13,7 +13,10 @@ declare module 'autocannon' {
     /** Requests per second across all connections (0: as fast as possible). */
     overallRate?: number;
     timeout?: number;
+    /** Cycled per connection; `setupRequest` may rewrite each request before it is sent. */
+    requests?: { method?: string; path?: string; headers?: Record<string, string>; body?: string; setupRequest?: (req: Request) => Request }[];
   };
+  export type Request = { method?: string; path?: string; headers?: Record<string, string>; body?: string };
   export type Result = {
     requests: Histogram & { total: number; sent: number };
     latency: Histogram;

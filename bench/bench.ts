@@ -1,5 +1,7 @@
 // `npm run bench`: starts everything it measures on loopback ports, prints a Markdown table and writes
-// .data/bench/results.{json,md}. Phases: BENCH_PHASES=service,idp,startup,revocation (default all).
+// .data/bench/results.{json,md}. Phases: BENCH_PHASES=service,idp,startup,revocation (the default), and
+// scale (the cost curve to a million tokens: ~12 minutes and ~0.5 GB of disk, so asked for by name:
+// BENCH_PHASES=scale; sizes in BENCH_SCALE_SIZES, BENCH_SCALE_PG_SIZES, BENCH_SCALE_CACHED).
 // BENCH_SECONDS (4), BENCH_CONNECTIONS (20), BENCH_ROUNDS (3), BENCH_LOG_LEVEL (info),
 // BENCH_REVOCATIONS (100), BENCH_TOKEN_LIFE (60 s; 600 for a real 10-minute token).
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -10,6 +12,7 @@ import { ROOT } from '../test/support/process.ts';
 import { benchIdp } from './idp.ts';
 import { settings } from './config.ts';
 import { machine, markdown, type Results } from './report.ts';
+import { benchScale } from './scale.ts';
 import { benchServiceApi } from './serviceApi.ts';
 import { benchRevocation } from './revocation.ts';
 import { benchStartup } from './startup.ts';
@@ -45,6 +48,7 @@ if (phases.has('startup')) {
 if (phases.has('revocation')) {
   results.revocation = await benchRevocation({ revocations: settings.revocations, tokenLifeSeconds: settings.tokenLifeSeconds, logLevel, progress });
 }
+if (phases.has('scale')) results.scale = await benchScale({ progress });
 
 results.machine.loadavgAfter = loadavg().map((l) => +l.toFixed(2));
 results.durationSeconds = Math.round((performance.now() - started) / 1000);

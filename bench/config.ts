@@ -18,6 +18,11 @@ export type BenchSettings = {
   revocations: number;
   /** Phase 6b: the token's life in seconds (600 is the real one; the default 60 scales time by 10). */
   tokenLifeSeconds: number;
+  /** Phase 7 (scale): live tokens in the store at each step, SQLite and PostgreSQL. */
+  scaleSizes: readonly number[];
+  scalePostgresSizes: readonly number[];
+  /** Phase 7 (scale): distinct tokens sent through one Service API process (its introspection cache); 0 skips it. */
+  scaleCachedTokens: number;
   /** When set, every benchmark server started from now on writes a V8 CPU profile there when it exits. */
   cpuProfileDir: string | undefined;
 };
@@ -28,6 +33,12 @@ export const settings: BenchSettings = loadOrExit('bench', () => {
   for (const endpoint of endpoints) {
     if (endpoint !== 'introspect' && endpoint !== 'grant') throw new ConfigError('COMPARE_ENDPOINTS', `COMPARE_ENDPOINTS: "${endpoint}" is not introspect or grant`);
   }
+  // "none" skips that store.
+  const sizes = (name: string, fallback: string) =>
+    env.list(name, fallback).filter((size) => size !== 'none').map((size) => {
+      if (!/^\d+$/.test(size) || Number(size) < 1 || Number(size) > 10_000_000) throw new ConfigError(name, `${name}: "${size}" is not a token count from 1 to 10000000`);
+      return Number(size);
+    });
   return {
     phases: env.list('BENCH_PHASES', 'service,idp,startup,revocation'),
     rounds: env.integer('BENCH_ROUNDS', 3, { min: 1, max: 100 }),
@@ -39,6 +50,9 @@ export const settings: BenchSettings = loadOrExit('bench', () => {
     storeConcurrency: env.integer('STORE_CONCURRENCY', 1, { min: 1, max: 10_000 }),
     revocations: env.integer('BENCH_REVOCATIONS', 100, { min: 1, max: 10_000 }),
     tokenLifeSeconds: env.integer('BENCH_TOKEN_LIFE', 60, { min: 20, max: 3600 }),
+    scaleSizes: sizes('BENCH_SCALE_SIZES', '10000,100000,1000000'),
+    scalePostgresSizes: sizes('BENCH_SCALE_PG_SIZES', '10000,100000'),
+    scaleCachedTokens: env.integer('BENCH_SCALE_CACHED', 100_000, { min: 0, max: 10_000_000 }),
     cpuProfileDir: env.optional('BENCH_CPU_PROF'),
   };
 });

@@ -1,6 +1,7 @@
 import { cpus, loadavg, totalmem } from 'node:os';
 import type { IdpResults } from './idp.ts';
 import { capacity, type LoadResult } from './load.ts';
+import type { ScaleResults } from './scale.ts';
 import type { ServiceApiResults } from './serviceApi.ts';
 import type { RevocationResults } from './revocation.ts';
 import type { StartupResult } from './startup.ts';
@@ -26,6 +27,7 @@ export type Results = {
   idp?: IdpResults;
   startup?: { cold: StartupResult; warm: StartupResult };
   revocation?: RevocationResults;
+  scale?: ScaleResults;
   durationSeconds?: number;
 };
 
@@ -163,5 +165,49 @@ export function markdown(r: Results): string {
       '',
     );
   }
+  if (r.scale) lines.push(...scaleLines(r.scale));
   return lines.join('\n');
+}
+
+const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0)} MB`;
+const size = (n: number) => (n >= 1e6 && n % 1e6 === 0 ? `${n / 1e6}M` : n >= 1e3 && n % 1e3 === 0 ? `${n / 1e3}k` : String(n));
+const cpuRatio = (a: LoadResult, b: LoadResult) => (a.cpuUsPerRequest && b.cpuUsPerRequest ? ratio(a.cpuUsPerRequest / b.cpuUsPerRequest) : '—');
+const loadCells = (r: LoadResult) => `${cpuCell(r)} / ${r.p99} ms${failed(r) ? ` (${failed(r).trim()})` : ''}`;
+
+/** Phase 7 (scale), one column per store and size: the figures read across as a curve. */
+function scaleLines(s: ScaleResults): string[] {
+  const steps = s.steps;
+  const figure = (name: string, cell: (x: ScaleResults['steps'][number]) => string) => row([name, ...steps.map(cell)]);
+  const lines = [
+    '**7. Cost curve** (live tokens in the store, +10 % already expired; server CPU per request / p99)',
+    '',
+    row(['figure', ...steps.map((x) => `${x.store} ${size(x.liveTokens)}`)]),
+    row(['---', ...steps.map(() => '---:')]),
+    figure('database on disk', (x) => mb(x.databaseBytes)),
+    figure('IDP start-up (fork → listening)', (x) => `${(x.startupMs / 1000).toFixed(2)} s`),
+    figure('… of which opening the store', (x) => `${x.storeOpenMs} ms`),
+    figure('IDP RSS idle / after the load runs', (x) => `${mb(x.rssIdleBytes)} / ${mb(x.rssAfterLoadBytes)}`),
+    figure('introspection, one token', (x) => loadCells(x.introspectOne)),
+    figure('introspection, any of the live tokens', (x) => loadCells(x.introspectAny)),
+    figure('client_credentials grant', (x) => loadCells(x.grant)),
+    // Each step's runs share a minute of the machine: CPU relative to the one-token run of the same
+    // step cancels most of whatever else the machine ran then, unlike a figure compared across steps.
+    figure('CPU: any token ÷ one token', (x) => cpuRatio(x.introspectAny, x.introspectOne)),
+    figure('CPU: grant ÷ introspection of one token', (x) => cpuRatio(x.grant, x.introspectOne)),
+    figure('one expiry purge', (x) => `${n(x.purge.purged)} rows in ${n(x.purge.ms)} ms`),
+    figure('(filling the store)', (x) => `${x.fillSeconds} s`),
+    '',
+  ];
+  if (s.serviceApi.length > 0) {
+    lines.push(
+      row(['Service API introspection cache', 'distinct tokens', 'introspections', 'evicted', 'held', 'RSS before', 'RSS after', '(after − before) ÷ held']),
+      row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:']),
+      ...s.serviceApi.map((c) => {
+        const held = c.introspections - c.evictions;
+        return row([`bound ${n(c.bound)} (${c.bySetting})`, n(c.tokens), n(c.introspections), n(c.evictions), n(held), mb(c.rssBeforeBytes), mb(c.rssAfterBytes), `${n((c.rssAfterBytes - c.rssBeforeBytes) / held)} B`]);
+      }),
+      '',
+    );
+  }
+  return lines;
 }
