@@ -105,3 +105,24 @@ test('a file from before account_id: its rows are attributed to their subjects, 
   await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
+
+test('purgeExpired deletes in batches and lets other requests run between them (one DELETE of 100k rows froze the IDP for seconds)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'idp-store-'));
+  let clock = Date.UTC(2030, 0, 1);
+  const store = openSqliteStore(join(dir, 'idp.sqlite'), { now: () => clock, purgeBatch: 2 });
+  try {
+    const tokens = store.adapter('AccessToken');
+    await Promise.all([1, 2, 3, 4, 5].map((i) => tokens.upsert(`expired-${i}`, { jti: `expired-${i}` }, 10)));
+    await tokens.upsert('live', { jti: 'live' }, 1000);
+    clock += 20_000;
+    const order: string[] = [];
+    const purge = store.purgeExpired().then((purged) => order.push(`purge ${purged}`));
+    const find = tokens.find('live').then((found) => order.push(`find ${found?.jti}`));
+    await Promise.all([purge, find]);
+    assert.deepEqual(order, ['find live', 'purge 5'], 'the find was answered while the purge was still going');
+    assert.equal(await tokens.find('expired-5'), undefined);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
