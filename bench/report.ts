@@ -159,8 +159,8 @@ export function markdown(r: Results): string {
         `${n(t.requests)} requests over ${t.runSeconds} s of a ${t.tokenLifeSeconds} s token`,
         t.on.introspections,
         t.off.introspections,
-        `1 ${ok(t.on.introspections === 1 && t.on.non2xx === 0 && t.off.non2xx === 0)}`,
-        `${t.scaled ? `time scaled ×${600 / t.tokenLifeSeconds}: ${t.tokenLifeSeconds} s token, cache bound ${t.cacheBoundSeconds} s (= 10 min with 30 s); ` : ''}off expected ≈ ${t.off.expected}; counted in the IDPs' request logs; on: ${statuses(t.on.statuses)}; off: ${statuses(t.off.statuses)}`,
+        `1 ${ok(t.on.introspections === 1 && t.on.non2xx === 0 && t.off.non2xx === 0 && t.on.unsent === 0 && t.off.unsent === 0)}`,
+        `${t.scaled ? `time scaled ×${600 / t.tokenLifeSeconds}: ${t.tokenLifeSeconds} s token, cache bound ${t.cacheBoundSeconds} s (= 10 min with 30 s); ` : ''}off expected ≈ ${t.off.expected}; counted in the IDPs' request logs; on: ${statuses(t.on.statuses)}, ${t.on.unsent} unsent, run ${t.on.elapsedSeconds} s, at most ${t.on.maxBehindMs} ms behind schedule; off: ${statuses(t.off.statuses)}, ${t.off.unsent} unsent, run ${t.off.elapsedSeconds} s, at most ${t.off.maxBehindMs} ms behind`,
       ]),
       '',
     );
