@@ -94,12 +94,13 @@ describe('Bearer authentication of /ssf', () => {
   });
 
   test('an expired token is 401 invalid_token', async () => {
-    const shortLived = await startIdp({ env: { CLIENT_CREDENTIALS_TTL: '1' } });
+    // 4 s: long enough for the first call to land inside the token's life on a loaded machine (1 s was not, in CI).
+    const shortLived = await startIdp({ env: { CLIENT_CREDENTIALS_TTL: '4' } });
     try {
       const who = await receiver(shortLived, 'receiver-brief');
       assert.equal((await ssf(shortLived, who.token, 'GET', '/ssf/streams')).status, 200);
-      // Token lifetimes are whole seconds; bounded wait for the second to pass.
-      const deadline = Date.now() + 5000;
+      // Token lifetimes are whole seconds; bounded wait for them to pass.
+      const deadline = Date.now() + 10_000;
       let res;
       do {
         await new Promise((r) => setTimeout(r, 250));
