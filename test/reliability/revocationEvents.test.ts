@@ -135,6 +135,8 @@ describe('failures lose nothing', () => {
   });
 
   test(`while the IDP is down the old bound (${FALLBACK_BOUND_S} s) applies again; once it is back, entries outlive it again and revocations arrive`, async () => {
+    // The test before restarted the IDP: this Service API may still be in its reconnection backoff.
+    assert.equal(await poll(() => eventsState(fallback.origin), (st) => st === 'connected', { timeoutMs: 45_000, intervalMs: 100 }), 'connected', `the stream is healthy to begin with; Service API said: ${receiverLog(fallback)}`);
     const t = await machineToken(client('solutrix-api'));
     await warm(fallback, { t });
     // Healthy stream: cached past the old bound without asking the IDP.
