@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import type { IdpConfig } from './config.ts';
+import { ownAccessTokenVerifier } from './ownAccessTokens.ts';
 import type { Secrets } from './keys.ts';
 import { tokenSettings } from './resourceIndicators.ts';
 import type { Store } from './store/types.ts';
@@ -75,8 +75,8 @@ export async function delegationAlive(provider: Provider, grantId: string | unde
  * out or deleting the user ends it too) and is issued to the exchanging client.
  */
 export function registerTokenExchange(provider: Provider, config: Pick<IdpConfig, 'issuer' | 'accessTokenFormat' | 'accessTokenTtl' | 'clientCredentialsTtl'>, secrets: Secrets, store: Store): void {
-  // Our own signing keys, public halves only: a JWT subject token must be one this IDP issued.
-  const jwks = createLocalJWKSet({ keys: secrets.jwks.keys.map(({ kty, n, e, crv, x, y, kid, alg, use }: JWK) => ({ kty, n, e, crv, x, y, kid, alg, use })) });
+  // A JWT subject token must be one this IDP issued (this provider is rebuilt when its keys change).
+  const verifyOwnJwt = ownAccessTokenVerifier(config.issuer, () => secrets.jwks.keys);
 
   async function opaqueSubject(value: string): Promise<Subject | undefined> {
     const token = await provider.AccessToken.find(value);
@@ -94,14 +94,8 @@ export function registerTokenExchange(provider: Provider, config: Pick<IdpConfig
   }
 
   async function jwtSubject(value: string): Promise<Subject | undefined> {
-    let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(value, jwks, { issuer: config.issuer, typ: 'at+jwt', algorithms: ['RS256'] }));
-    } catch (err) {
-      // Not ours, tampered with, expired, not an access token: an invalid subject token, not an IDP failure.
-      if (err instanceof joseErrors.JOSEError) return undefined;
-      throw err;
-    }
+    const payload = await verifyOwnJwt(value);
+    if (!payload) return undefined;
     const clientId = str(payload.client_id);
     // A client_credentials JWT has sub = client_id and no grant: not a user's token.
     if (!payload.sub || !clientId || !str(payload[GRANT_CLAIM]) || payload.exp === undefined) return undefined;

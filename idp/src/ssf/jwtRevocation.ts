@@ -1,11 +1,8 @@
-import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JWK } from 'jose';
+import type { JWK } from 'jose';
 import type { Next } from 'koa';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
+import { ownAccessTokenVerifier } from '../ownAccessTokens.ts';
 import type { StreamStore } from '../store/types.ts';
-
-/** The public members of a JWK (RFC 7517/7518); a private JWKS must never verify with its `d`. */
-const PUBLIC_MEMBERS = ['kty', 'kid', 'alg', 'use', 'key_ops', 'n', 'e', 'crv', 'x', 'y'] as const;
-export const publicJwk = (jwk: JWK): JWK => Object.fromEntries(PUBLIC_MEMBERS.flatMap((m) => (jwk[m] === undefined ? [] : [[m, jwk[m]]]))) as JWK;
 
 /**
  * For `provider.use`: RFC 7009 revocation of the IDP's own JWT access tokens (RFC 9068), which
@@ -16,6 +13,7 @@ export const publicJwk = (jwk: JWK): JWK => Object.fromEntries(PUBLIC_MEMBERS.fl
  * §2.2); another client's token is refused as oidc-provider refuses it for opaque tokens.
  */
 export function revokeOwnJwts(issuer: string, keys: () => JWK[], streams: StreamStore) {
+  const verify = ownAccessTokenVerifier(issuer, keys);
   return async (ctx: KoaContextWithOIDC, next: Next): Promise<void> => {
     await next();
     const { oidc } = ctx;
@@ -24,11 +22,8 @@ export function revokeOwnJwts(issuer: string, keys: () => JWK[], streams: Stream
     const token = oidc.params?.token;
     if (!client || typeof token !== 'string') return;
 
-    let payload;
-    try {
-      ({ payload } = await jwtVerify(token, createLocalJWKSet({ keys: keys().map(publicJwk) }), { issuer, typ: 'at+jwt' }));
-    } catch (err) {
-      if (!(err instanceof joseErrors.JOSEError)) throw err;
+    const payload = await verify(token);
+    if (!payload) {
       ctx.status = 200;
       ctx.body = '';
       return;
