@@ -79,6 +79,14 @@ export interface IntrospectionVerifier extends TokenVerifier {
 type Outcome = { principal: Principal } | { rejection: string };
 
 /**
+ * The Authorization header of our own confidential client at the IDP (client_secret_basic). RFC 6749
+ * §2.3.1 wants id and secret form-encoded before Basic; percent-encoding (%20, never '+') decodes
+ * identically under both form and URI decoding.
+ */
+export const clientSecretBasic = (clientId: string, clientSecret: string): string =>
+  `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
+
+/**
  * A {@link TokenVerifier} that asks the IDP (RFC 7662 token introspection) and caches the answer.
  *
  * - Active results are reused until `min(exp, now + cacheMaxTtlSeconds)`; inactive ones for
@@ -131,9 +139,7 @@ export function createIntrospectionVerifier(options: IntrospectionVerifierOption
     revocations,
   } = options;
   const url = String(options.url);
-  // RFC 6749 §2.3.1 wants id and secret form-encoded before Basic; percent-encoding (%20, never '+')
-  // decodes identically under both form and URI decoding.
-  const basic = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
+  const basic = clientSecretBasic(clientId, clientSecret);
 
   const stats: IntrospectionStats = { introspections: 0, cacheHits: 0, coalesced: 0, failures: 0, evictions: 0 };
   const maxTtlMs = cacheMaxTtlSeconds * 1000;

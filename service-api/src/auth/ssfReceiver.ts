@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { createKeySet } from './keySet.ts';
+import { clientSecretBasic } from './introspect.ts';
 import type { EventsState, Revocations } from './revocations.ts';
 import { EVENTS_REQUESTED, verifySet, type SetErrorCode } from './securityEvents.ts';
 
@@ -115,8 +116,7 @@ export function createSsfReceiver(options: SsfReceiverOptions): SsfReceiver {
 
   let transmitter: { configurationEndpoint: string; getKey: ReturnType<typeof createKeySet> } | undefined;
   let tokenUrl = options.tokenUrl === undefined ? undefined : String(options.tokenUrl);
-  // RFC 6749 §2.3.1: id and secret form-encoded before Basic, as the introspection verifier does.
-  const basicAuth = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
+  const basicAuth = clientSecretBasic(clientId, clientSecret);
   let accessToken: { value: string; refreshAt: number } | undefined;
   let stream: { id: string; pollUrl: string } | undefined;
   let ack: string[] = [];
