@@ -34,3 +34,14 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, timeo
 
 /** {@link poll} until `read()` equals `expected`; returns the last value read, for the caller's assertion. */
 export const eventually = <T>(read: () => T, expected: T, timeoutMs = 5000): Promise<T> => poll(read, (value) => value === expected, { timeoutMs, intervalMs: 50 });
+
+/** Whether `promise` settles within `ms` (false once that bound passes); the timer never outlives the answer. */
+export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([promise.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { getEventListeners } from 'node:events';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { AdapterPayload } from 'oidc-provider';
+import { settlesWithin } from '../../../test/support/wait.ts';
 import { EVENT_TYPES, EVENTS_SUPPORTED } from '../../src/ssf/eventTypes.ts';
 import type { RevocationFact, Store, StoredStream, StreamStatus, StreamStore } from '../../src/store/types.ts';
 
@@ -318,15 +319,7 @@ export function storeContract(name: string, open: () => Promise<StoreFixture>): 
         return done;
       };
       /** Whether `promise` settles within a bound (a wake-up through PostgreSQL's NOTIFY takes a round trip or two). */
-      const wakes = async (promise: Promise<unknown>, ms = 3000) => {
-        let timer: NodeJS.Timeout | undefined;
-        const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-        try {
-          return await Promise.race([promise.then(() => true), late]);
-        } finally {
-          clearTimeout(timer);
-        }
-      };
+      const wakes = (promise: Promise<unknown>, ms = 3000) => settlesWithin(promise, ms);
 
       test('streams are stored, listed per receiver oldest first, updated and removed', async () => {
         const a = await openStream('s-a', { clientId: 'rx-1' });

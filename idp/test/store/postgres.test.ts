@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { startPostgres, type TestPostgres } from '../../../test/support/postgres.ts';
 import { freePort } from '../../../test/support/process.ts';
-import { poll, waitFor } from '../../../test/support/wait.ts';
+import { poll, settlesWithin, waitFor } from '../../../test/support/wait.ts';
 import { loadSharedSecrets } from '../../src/keys.ts';
 import { openPostgresStore } from '../../src/store/postgres.ts';
 import type { Store } from '../../src/store/types.ts';
@@ -198,15 +198,6 @@ describe('postgres store, Shared Signals across replicas', () => {
       createdAt: Math.floor(Date.now() / 1000),
       lastPolledAt: Math.floor(Date.now() / 1000),
     });
-  const woken = async (promise: Promise<unknown>, ms: number) => {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-    try {
-      return await Promise.race([promise.then(() => true), late]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
   const revoke = async (store: Store, id: string) => {
     await store.adapter('AccessToken').upsert(id, { clientId: 'web' }, 600);
     await store.adapter('AccessToken').destroy(id);
@@ -222,10 +213,10 @@ describe('postgres store, Shared Signals across replicas', () => {
       await openStream(b, 'at-b');
       const controller = new AbortController();
       const waiting = b.streams!.waitForEvents('at-b', controller.signal);
-      assert.equal(await woken(waiting, 300), false, 'nothing queued yet');
+      assert.equal(await settlesWithin(waiting, 300), false, 'nothing queued yet');
       const started = performance.now();
       await revoke(a, 'tok-1');
-      assert.equal(await woken(waiting, 3000), true, 'B woke');
+      assert.equal(await settlesWithin(waiting, 3000), true, 'B woke');
       console.log(`# wake-up across replicas: ${Math.round(performance.now() - started)} ms after A's revoke was sent`);
       assert.deepEqual((await b.streams!.poll('at-b', 10)).map((e) => e.fact.kind), ['token-revoked']);
     } finally {
@@ -241,23 +232,23 @@ describe('postgres store, Shared Signals across replicas', () => {
       await openStream(a, 's');
       const first = b.streams!.waitForEvents('s', new AbortController().signal);
       await waitFor(async () => (await listeners('ssf_listener_drop')()) === 1, 3000, 'B listening');
-      assert.equal(await woken(first, 200), false);
+      assert.equal(await settlesWithin(first, 200), false);
       // No reconnection possible for now: whatever wakes the waiter is the drop itself.
       await admin.query('ALTER DATABASE ssf_listener_drop ALLOW_CONNECTIONS false');
       try {
         await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'idp_ssf_listener' AND datname = 'ssf_listener_drop'`);
-        assert.equal(await woken(first, 3000), true, 'the drop woke the waiter (it re-polls)');
+        assert.equal(await settlesWithin(first, 3000), true, 'the drop woke the waiter (it re-polls)');
         const whileDown = b.streams!.waitForEvents('s', new AbortController().signal);
-        assert.equal(await woken(whileDown, 300), false, 'while down, a waiter does not spin');
-        assert.equal(await woken(whileDown, 3000), true, 'while down, a waiter re-polls after a while');
+        assert.equal(await settlesWithin(whileDown, 300), false, 'while down, a waiter does not spin');
+        assert.equal(await settlesWithin(whileDown, 3000), true, 'while down, a waiter re-polls after a while');
       } finally {
         await admin.query('ALTER DATABASE ssf_listener_drop ALLOW_CONNECTIONS true');
       }
       await waitFor(async () => (await listeners('ssf_listener_drop')()) === 1, 5000, 'B listening again');
       const second = b.streams!.waitForEvents('s', new AbortController().signal);
-      assert.equal(await woken(second, 300), false, 'listening again, nothing queued: it waits');
+      assert.equal(await settlesWithin(second, 300), false, 'listening again, nothing queued: it waits');
       await revoke(a, 'tok-2');
-      assert.equal(await woken(second, 3000), true, 'a revocation at A wakes B again');
+      assert.equal(await settlesWithin(second, 3000), true, 'a revocation at A wakes B again');
       assert.ok(errors.length >= 1, 'the drop was reported');
     } finally {
       await Promise.all([a.close(), b.close()]);
